@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, in order: formatting, clippy (ssr and hydrate), cargo tests, then the
+# Playwright end-to-end suite against a release build. Prints how long each stage took.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+declare -a SUMMARY=()
+stage() {
+  local name="$1"; shift
+  printf '\n\033[1;35m==> %s\033[0m\n' "$name"
+  local start=$SECONDS
+  "$@"
+  local took=$((SECONDS - start))
+  SUMMARY+=("$(printf '%-28s %5ss' "$name" "$took")")
+  printf '\033[1;35m<== %s took %ss\033[0m\n' "$name" "$took"
+}
+
+setup() {
+  # shellcheck source=scripts/setup.sh
+  . scripts/setup.sh
+}
+stage "setup" setup
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "clippy (ssr)" cargo clippy --features ssr --all-targets -- -D warnings
+stage "clippy (hydrate)" cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
+stage "purity of model/ and domain/" scripts/check-purity.sh
+stage "cargo test" cargo test --features ssr
+stage "release build" cargo leptos build --release
+e2e() { (cd end2end && npx playwright test); }
+stage "end-to-end (Playwright)" e2e
+
+printf '\nStage times:\n'
+printf '  %s\n' "${SUMMARY[@]}"

@@ -1,0 +1,226 @@
+//! Thin server functions shared by SSR and the hydrated client: check input, read storage, map errors.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::model::{
+    Application, ApplicationServerSettings, ApplicationStatus, RuntimePackage, WebVMStatus,
+};
+
+#[cfg(feature = "ssr")]
+pub mod context;
+
+/// What the Dashboard shows besides the live VM: the workspace's mirrored state at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DashboardData {
+    pub has_workspace: bool,
+    pub applications_total: usize,
+    pub applications_running: usize,
+    pub packages_in_catalog: usize,
+    pub packages_installed: usize,
+    pub last_vm_status: Option<WebVMStatus>,
+    pub server_version: String,
+}
+
+/// One row of the application registry: what a list needs, never environment values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSummary {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: ApplicationStatus,
+    pub required_runtimes: Vec<String>,
+    pub port: Option<u16>,
+    pub last_deployed: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&Application> for ApplicationSummary {
+    fn from(application: &Application) -> Self {
+        Self {
+            name: application.name.to_string(),
+            description: application.description.clone(),
+            status: application.status,
+            required_runtimes: application
+                .runtime
+                .required_runtimes
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            port: application.execution.port.map(u16::from),
+            last_deployed: application.last_deployed,
+        }
+    }
+}
+
+/// The public face of an application on its shareable status page: no configuration, no secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicStatusData {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: ApplicationStatus,
+    pub health_status: String,
+    pub uptime_seconds: u64,
+    pub restart_count: u32,
+    pub request_count: u64,
+    pub error_rate: f64,
+    pub response_time_ms: f64,
+    pub last_deployed: chrono::DateTime<chrono::Utc>,
+    pub last_started: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&Application> for PublicStatusData {
+    fn from(application: &Application) -> Self {
+        let metrics = &application.metrics;
+        Self {
+            name: application.name.to_string(),
+            description: application.description.clone(),
+            status: application.status,
+            health_status: serde_json::to_value(metrics.health_status)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_string))
+                .unwrap_or_else(|| "unknown".to_string()),
+            uptime_seconds: metrics.uptime,
+            restart_count: metrics.restart_count,
+            request_count: metrics.request_count,
+            error_rate: metrics.error_rate,
+            response_time_ms: metrics.response_time,
+            last_deployed: application.last_deployed,
+            last_started: application.last_started,
+        }
+    }
+}
+
+/// Settings as the Settings page shows them, with facts about the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub settings: ApplicationServerSettings,
+    pub has_workspace: bool,
+    pub database_backend: String,
+    pub server_version: String,
+}
+
+/// What a backup of this workspace would hold right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupContents {
+    pub has_workspace: bool,
+    pub format_version: String,
+    pub applications: usize,
+    pub installed_packages: usize,
+}
+
+/// Counts and the VM status the browser last mirrored, for the Dashboard.
+#[server(prefix = "/api", endpoint = "dashboard_summary")]
+pub async fn dashboard_summary() -> Result<DashboardData, AppError> {
+    let storage = context::storage()?;
+    let workspace = context::current_workspace(&storage).await?;
+    let catalog = storage.list_runtime_packages().await?;
+    let (applications, installed, last_vm_status) = match workspace {
+        Some(id) => (
+            storage.list_applications(id).await?,
+            storage.installed_package_ids(id).await?,
+            storage.workspace_vm_status(id).await?,
+        ),
+        None => (Vec::new(), Vec::new(), None),
+    };
+    Ok(DashboardData {
+        has_workspace: workspace.is_some(),
+        applications_total: applications.len(),
+        applications_running: applications
+            .iter()
+            .filter(|application| application.status == ApplicationStatus::Running)
+            .count(),
+        packages_in_catalog: catalog.len(),
+        packages_installed: installed.len(),
+        last_vm_status,
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// The runtime package catalog.
+#[server(prefix = "/api", endpoint = "list_packages")]
+pub async fn list_packages() -> Result<Vec<RuntimePackage>, AppError> {
+    let storage = context::storage()?;
+    Ok(storage.list_runtime_packages().await?)
+}
+
+/// The application registry of the caller's workspace.
+#[server(prefix = "/api", endpoint = "list_applications")]
+pub async fn list_applications() -> Result<Vec<ApplicationSummary>, AppError> {
+    let storage = context::storage()?;
+    let Some(workspace) = context::current_workspace(&storage).await? else {
+        return Ok(Vec::new());
+    };
+    let applications = storage.list_applications(workspace).await?;
+    Ok(applications.iter().map(ApplicationSummary::from).collect())
+}
+
+/// One application of the caller's workspace, by name.
+#[server(prefix = "/api", endpoint = "get_application")]
+pub async fn get_application(name: String) -> Result<Application, AppError> {
+    let storage = context::storage()?;
+    let not_found = || AppError::not_found(format!("The application “{name}”"));
+    let Some(workspace) = context::current_workspace(&storage).await? else {
+        return Err(not_found());
+    };
+    // Secret values are stored sealed (ciphertext only), so the document can be returned as is.
+    storage
+        .application_by_name(workspace, &name)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// The caller's settings (or the defaults) and facts about this server.
+#[server(prefix = "/api", endpoint = "get_settings")]
+pub async fn get_settings() -> Result<SettingsView, AppError> {
+    let storage = context::storage()?;
+    let workspace = context::current_workspace(&storage).await?;
+    Ok(SettingsView {
+        settings: ApplicationServerSettings::default(),
+        has_workspace: workspace.is_some(),
+        database_backend: format!("{:?}", storage.backend()),
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// What a backup of the caller's workspace would contain.
+#[server(prefix = "/api", endpoint = "backup_overview")]
+pub async fn backup_overview() -> Result<BackupContents, AppError> {
+    let storage = context::storage()?;
+    let workspace = context::current_workspace(&storage).await?;
+    let (applications, installed) = match workspace {
+        Some(id) => (
+            storage.list_applications(id).await?.len(),
+            storage.installed_package_ids(id).await?.len(),
+        ),
+        None => (0, 0),
+    };
+    Ok(BackupContents {
+        has_workspace: workspace.is_some(),
+        format_version: "TEMP".to_string(),
+        applications,
+        installed_packages: installed,
+    })
+}
+
+/// The public status of the application a share token points at.
+#[server(prefix = "/api", endpoint = "public_status")]
+pub async fn public_status(token: String) -> Result<PublicStatusData, AppError> {
+    let not_found = || AppError::not_found("This status page");
+    if token.len() != 64 || !token.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        context::set_status(404);
+        return Err(not_found());
+    }
+    let storage = context::storage()?;
+    match storage.application_by_share_token(&token).await? {
+        Some(application) => Ok(PublicStatusData::from(&application)),
+        None => {
+            context::set_status(404);
+            Err(not_found())
+        }
+    }
+}

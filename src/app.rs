@@ -1,0 +1,67 @@
+//! The HTML shell, the `<App/>` root and the route table.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::ui::layout::Layout;
+use crate::ui::pages::{
+    ApplicationDetailPage, ApplicationsPage, BackupPage, DashboardPage, NotFoundPage, PackagesPage,
+    SettingsPage, StatusPage,
+};
+
+/// The document around the app: rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The root component: metadata, stylesheet and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Marks the document once hydration has run, so tests (and people) can tell.
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/webvm-appserver.css" />
+        <Link rel="icon" href="/favicon.ico" />
+        <Meta name="description" content="Run a real Debian Linux in your browser and host applications in it." />
+        <Title formatter=|page: String| format!("{page} · WebVM App Server") />
+        <Router>
+            <Routes fallback=NotFoundPage>
+                <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
+                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("packages") view=PackagesPage ssr=SsrMode::Async />
+                    <Route path=path!("applications") view=ApplicationsPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("applications/:name")
+                        view=ApplicationDetailPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("backup") view=BackupPage ssr=SsrMode::Async />
+                </ParentRoute>
+                <Route path=path!("status/:token") view=StatusPage ssr=SsrMode::Async />
+            </Routes>
+        </Router>
+    }
+}

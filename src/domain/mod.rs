@@ -1,0 +1,18 @@
+//! Pure business rules on the model; no IO.
+//!
+//! Every seed business rule lives here once and is called by both the server and the
+//! browser. Nothing here reads a clock, a random source or storage: time and ids are
+//! passed in.
+
+pub mod compat;
+pub mod graph;
+pub mod ports;
+pub mod validation;
+
+pub mod backup;
+pub mod health;
+pub mod lifecycle;
+pub mod metrics;
+pub mod restart;
+#[cfg(test)]
+mod testing;

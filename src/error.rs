@@ -1,0 +1,111 @@
+//! `AppError`: the one error type that crosses the server-function boundary.
+//!
+//! Messages are written for the person using the app; internal details stay in the server log.
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+/// Everything a server function can fail with, as the user should see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    /// The thing asked for does not exist (or is not visible to this workspace).
+    #[error("{what} was not found.")]
+    NotFound { what: String },
+    /// The input broke one or more rules; `problems` lists every one of them.
+    #[error("{summary}")]
+    Invalid {
+        summary: String,
+        problems: Vec<String>,
+    },
+    /// The server failed; the details are in its log under `reference`.
+    #[error("The server could not complete this request. Please try again; if it keeps failing, report reference {reference}.")]
+    Internal { reference: String },
+    /// The request never got a proper answer (network down, server restarting, bad response).
+    #[error("The server could not be reached: {detail}")]
+    Transport { detail: String },
+}
+
+impl AppError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    pub fn invalid(summary: impl Into<String>, problems: Vec<String>) -> Self {
+        Self::Invalid {
+            summary: summary.into(),
+            problems,
+        }
+    }
+
+    /// Logs an internal failure and returns the user-facing error that points at the log line.
+    #[cfg(feature = "ssr")]
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        tracing::error!(%reference, %error, "request failed");
+        Self::Internal { reference }
+    }
+
+    /// A short title for an error panel.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "Not found",
+            Self::Invalid { .. } => "Please check your input",
+            Self::Internal { .. } => "Something went wrong",
+            Self::Transport { .. } => "Connection problem",
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        Self::Transport {
+            detail: value.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::server::storage::StorageError> for AppError {
+    fn from(error: crate::server::storage::StorageError) -> Self {
+        Self::internal(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_friendly() {
+        let cases = [
+            (
+                AppError::not_found("Application “blog”"),
+                "Application “blog” was not found.",
+            ),
+            (
+                AppError::invalid("The name is not valid.", vec!["too short".into()]),
+                "The name is not valid.",
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn errors_round_trip_through_json() {
+        let error = AppError::invalid("bad", vec!["a".into(), "b".into()]);
+        let bytes = <AppError as FromServerFnError>::ser(&error);
+        assert_eq!(<AppError as FromServerFnError>::de(bytes), error);
+    }
+
+    #[test]
+    fn transport_failures_become_app_errors() {
+        let error = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
+        assert_eq!(error.title(), "Connection problem");
+        assert!(error.to_string().contains("offline"));
+    }
+}

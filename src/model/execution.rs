@@ -1,0 +1,110 @@
+//! Execution configuration: how an application's process is run, restarted and probed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Port, SealedSecret};
+
+string_enum! {
+    /// When a stopped process is restarted (Docker's restart policies).
+    #[derive(Default)]
+    pub enum RestartPolicy {
+        /// Never restart automatically.
+        Never = "never",
+        /// Restart only on non-zero exit.
+        #[default]
+        OnFailure = "on-failure",
+        /// Always restart.
+        Always = "always",
+        /// Restart unless manually stopped.
+        UnlessStopped = "unless-stopped",
+    }
+}
+
+/// How to run an application's process.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionConfig {
+    /// Startup command.
+    pub command: String,
+    pub arguments: Vec<String>,
+    pub working_directory: String,
+    /// Primary port of the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<Port>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_ports: Option<Vec<Port>>,
+    pub environment: BTreeMap<String, String>,
+    /// Secret variables, sealed in the browser; never clear text (see [`SealedSecret`]).
+    pub secret_environment: BTreeMap<String, SealedSecret>,
+    /// Master switch: when false the restart policy is treated as `never`.
+    pub auto_restart: bool,
+    pub restart_policy: RestartPolicy,
+    /// Extension: for `on-failure`, the most restarts in a row (Docker's
+    /// `on-failure:N`); absent means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_config: Option<HealthCheckConfig>,
+    /// MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
+    /// Percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<f64>,
+    /// Startup timeout in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
+impl ExecutionConfig {
+    /// Primary and additional ports, in that order.
+    pub fn all_ports(&self) -> impl Iterator<Item = Port> + '_ {
+        self.port
+            .iter()
+            .chain(self.additional_ports.iter().flatten())
+            .copied()
+    }
+
+    /// The policy in effect, taking `autoRestart` into account.
+    pub fn effective_restart_policy(&self) -> RestartPolicy {
+        if self.auto_restart {
+            self.restart_policy
+        } else {
+            RestartPolicy::Never
+        }
+    }
+}
+
+/// Health probe settings (Docker's HEALTHCHECK options). Times in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckConfig {
+    pub enabled: bool,
+    /// HTTP path probed on the primary port, e.g. `/healthz`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Seconds between probes.
+    pub interval: u32,
+    /// Seconds before a probe counts as failed.
+    pub timeout: u32,
+    /// Consecutive failures that make the app unhealthy.
+    pub retries: u32,
+    /// Grace period in seconds after start during which failures don't count.
+    pub start_period: u32,
+}
+
+impl Default for HealthCheckConfig {
+    /// Docker's defaults: every 30 s, 30 s timeout, 3 retries, no start period.
+    fn default() -> Self {
+        HealthCheckConfig {
+            enabled: true,
+            path: Some("/".to_owned()),
+            interval: 30,
+            timeout: 30,
+            retries: 3,
+            start_period: 0,
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Server-side storage through sqlx: SQLite by default, PostgreSQL when `DATABASE_URL` says so.
+//!
+//! One pool (`AnyPool`) and one set of portable migrations serve both backends. Documents are
+//! stored as JSON text in the seed's camelCase shape; timestamps as RFC 3339 text.
+
+use std::path::Path;
+
+use chrono::Utc;
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+use super::config::Config;
+use crate::model::{Application, RuntimePackage, WebVMStatus};
+
+/// Why the server could not start its storage. Each message tells the operator what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("the data directory {path} is not writable: {source}. Choose another with --data-dir or WEBVM_DATA_DIR")]
+    DataDirNotWritable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database at {url} can't be reached: {source}. Check DATABASE_URL")]
+    DatabaseUnreachable {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database schema could not be migrated: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported DATABASE_URL scheme in {0}: use sqlite:// or postgres://")]
+    UnsupportedDatabase(String),
+}
+
+/// A failure while reading or writing stored data.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("a stored {kind} document is unreadable: {reason}")]
+    CorruptDocument { kind: &'static str, reason: String },
+    #[error("a document could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// Which database engine the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The server's database handle; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A workspace's credentials: its id and the secret token the browser keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceCredentials {
+    pub id: Uuid,
+    pub token: String,
+}
+
+/// Hex SHA-256 of a secret, as stored in the database (secrets themselves never are).
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Strips the password from a database URL so it can be shown in messages and logs.
+pub fn redact_database_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn ensure_writable_dir(dir: &Path) -> Result<(), StartupError> {
+    let not_writable = |source| StartupError::DataDirNotWritable {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(not_writable)?;
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"ok").map_err(not_writable)?;
+    std::fs::remove_file(&probe).map_err(not_writable)?;
+    Ok(())
+}
+
+impl Storage {
+    /// Opens (creating if needed) the configured database and applies the migrations.
+    pub async fn open(config: &Config) -> Result<Self, StartupError> {
+        sqlx::any::install_default_drivers();
+        let url = config.effective_database_url();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StartupError::UnsupportedDatabase(redact_database_url(&url)));
+        };
+        let connect_url = match backend {
+            Backend::Sqlite => {
+                ensure_writable_dir(&config.data_dir)?;
+                if url.contains('?') {
+                    url.clone()
+                } else {
+                    format!("{url}?mode=rwc")
+                }
+            }
+            Backend::Postgres => url.clone(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
+            .await
+            .map_err(|source| StartupError::DatabaseUnreachable {
+                url: redact_database_url(&url),
+                source,
+            })?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers and the writer work at once; set once per database file.
+            let _ = sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await;
+        }
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A cheap query that proves the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Creates a workspace and returns its credentials; only the token's hash is stored.
+    pub async fn create_workspace(&self) -> Result<WorkspaceCredentials, StorageError> {
+        let credentials = WorkspaceCredentials {
+            id: Uuid::new_v4(),
+            token: format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()),
+        };
+        let now = Utc::now().to_rfc3339();
+        sqlx::query(
+            "INSERT INTO workspaces (id, token_sha256, created_at, updated_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(credentials.id.to_string())
+        .bind(sha256_hex(&credentials.token))
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await?;
+        Ok(credentials)
+    }
+
+    /// The workspace these credentials open, if they are valid.
+    pub async fn authenticate(
+        &self,
+        credentials: &WorkspaceCredentials,
+    ) -> Result<Option<Uuid>, StorageError> {
+        let row = sqlx::query("SELECT token_sha256 FROM workspaces WHERE id = $1")
+            .bind(credentials.id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|row| {
+            let stored: String = row.try_get("token_sha256").ok()?;
+            (stored == sha256_hex(&credentials.token)).then_some(credentials.id)
+        }))
+    }
+
+    /// The last VM status the workspace's browser mirrored, if any.
+    pub async fn workspace_vm_status(
+        &self,
+        workspace: Uuid,
+    ) -> Result<Option<WebVMStatus>, StorageError> {
+        let row = sqlx::query("SELECT webvm_status FROM workspaces WHERE id = $1")
+            .bind(workspace.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row
+            .map(|row| row.try_get::<Option<String>, _>("webvm_status"))
+            .transpose()?
+            .flatten()
+        {
+            Some(json) => decode("WebVMStatus", &json).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores (inserts or replaces) one application document in a workspace's mirror.
+    pub async fn put_application(
+        &self,
+        workspace: Uuid,
+        application: &Application,
+    ) -> Result<(), StorageError> {
+        let document = encode(application)?;
+        let status = serde_json::to_value(&application.status)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let name = application.name.to_string();
+        sqlx::query(
+            "INSERT INTO applications (workspace_id, id, name, name_key, status, document, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (workspace_id, id) DO UPDATE SET
+               name = excluded.name, name_key = excluded.name_key, status = excluded.status,
+               document = excluded.document, updated_at = excluded.updated_at",
+        )
+        .bind(workspace.to_string())
+        .bind(application.id.to_string())
+        .bind(&name)
+        .bind(name.to_lowercase())
+        .bind(status)
+        .bind(document)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// All applications of a workspace, by name.
+    pub async fn list_applications(
+        &self,
+        workspace: Uuid,
+    ) -> Result<Vec<Application>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT document FROM applications WHERE workspace_id = $1 ORDER BY name_key",
+        )
+        .bind(workspace.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| decode_column("Application", row))
+            .collect()
+    }
+
+    /// One application of a workspace, by name (compared case-insensitively).
+    pub async fn application_by_name(
+        &self,
+        workspace: Uuid,
+        name: &str,
+    ) -> Result<Option<Application>, StorageError> {
+        let row = sqlx::query(
+            "SELECT document FROM applications WHERE workspace_id = $1 AND name_key = $2",
+        )
+        .bind(workspace.to_string())
+        .bind(name.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| decode_column("Application", &row))
+            .transpose()
+    }
+
+    /// The runtime package catalog, by category then id.
+    pub async fn list_runtime_packages(&self) -> Result<Vec<RuntimePackage>, StorageError> {
+        let rows = sqlx::query("SELECT document FROM runtime_packages ORDER BY category, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| decode_column("RuntimePackage", row))
+            .collect()
+    }
+
+    /// Ids of the runtime packages a workspace's browser reported as installed.
+    pub async fn installed_package_ids(
+        &self,
+        workspace: Uuid,
+    ) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT package_id FROM workspace_packages WHERE workspace_id = $1 AND status = 'installed' ORDER BY package_id",
+        )
+        .bind(workspace.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<String, _>("package_id")
+                    .map_err(StorageError::from)
+            })
+            .collect()
+    }
+
+    /// Creates a public share link for an application and returns its token (stored hashed).
+    pub async fn create_share_link(
+        &self,
+        workspace: Uuid,
+        application: Uuid,
+    ) -> Result<String, StorageError> {
+        let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        sqlx::query(
+            "INSERT INTO share_links (token_sha256, workspace_id, application_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sha256_hex(&token))
+        .bind(workspace.to_string())
+        .bind(application.to_string())
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(token)
+    }
+
+    /// The application a live (unrevoked) share token points at.
+    pub async fn application_by_share_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Application>, StorageError> {
+        let row = sqlx::query(
+            "SELECT a.document FROM share_links s
+             JOIN applications a ON a.workspace_id = s.workspace_id AND a.id = s.application_id
+             WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL",
+        )
+        .bind(sha256_hex(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| decode_column("Application", &row))
+            .transpose()
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|error| StorageError::Encode(error.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(kind: &'static str, json: &str) -> Result<T, StorageError> {
+    serde_json::from_str(json).map_err(|error| StorageError::CorruptDocument {
+        kind,
+        reason: error.to_string(),
+    })
+}
+
+fn decode_column<T: DeserializeOwned>(kind: &'static str, row: &AnyRow) -> Result<T, StorageError> {
+    let json: String = row.try_get("document")?;
+    decode(kind, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        let cases = [
+            (
+                "postgres://user:secret@db:5432/app",
+                "postgres://user:***@db:5432/app",
+            ),
+            ("postgres://db/app", "postgres://db/app"),
+            ("sqlite://data/x.db", "sqlite://data/x.db"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redact_database_url(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn secrets_hash_to_hex() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

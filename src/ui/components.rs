@@ -1,0 +1,106 @@
+//! Small reusable view pieces: page header, loading and error panels, empty states, badges, stats.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// A page's title block: a heading and one line saying what the page is for.
+#[component]
+pub fn PageHeader(
+    title: &'static str,
+    #[prop(into)] lead: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <div class="page-header">
+            <div>
+                <h1>{title}</h1>
+                <p class="lead">{lead}</p>
+            </div>
+            {children.map(|children| view! { <div class="page-header__actions">{children()}</div> })}
+        </div>
+    }
+}
+
+/// Shown while a page's data loads.
+#[component]
+pub fn Loading(#[prop(optional, into)] label: Option<String>) -> impl IntoView {
+    let label = label.unwrap_or_else(|| "Loading…".to_string());
+    view! {
+        <div class="loading" role="status" aria-live="polite">
+            <span class="spinner" aria-hidden="true"></span>
+            <span>{label}</span>
+        </div>
+    }
+}
+
+/// A friendly error panel: a title, the message, and every listed problem.
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    let problems = match &error {
+        AppError::Invalid { problems, .. } => problems.clone(),
+        _ => Vec::new(),
+    };
+    view! {
+        <div class="panel panel--error" role="alert">
+            <h2 class="panel__title">{error.title()}</h2>
+            <p>{error.to_string()}</p>
+            {(!problems.is_empty())
+                .then(|| {
+                    view! {
+                        <ul class="problems">
+                            {problems.into_iter().map(|problem| view! { <li>{problem}</li> }).collect_view()}
+                        </ul>
+                    }
+                })}
+        </div>
+    }
+}
+
+/// What to show where there is nothing yet: what this place is for and what to do first.
+#[component]
+pub fn EmptyState(
+    title: &'static str,
+    #[prop(into)] body: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <section class="empty-state" aria-label=title>
+            <div class="empty-state__icon" aria-hidden="true">"◇"</div>
+            <h2>{title}</h2>
+            <p>{body}</p>
+            {children.map(|children| view! { <div class="empty-state__next">{children()}</div> })}
+        </section>
+    }
+}
+
+/// A coloured pill for a status value such as `running` or `error`.
+#[component]
+pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
+    let tone = match status.as_str() {
+        "running" | "ready" | "installed" | "healthy" | "completed" => "good",
+        "error" | "failed" | "unhealthy" | "runtime-missing" => "bad",
+        "starting" | "stopping" | "deploying" | "loading" | "booting" | "downloading"
+        | "installing" | "removing" | "hibernating" => "busy",
+        _ => "neutral",
+    };
+    view! { <span class=format!("badge badge--{tone}")>{status}</span> }
+}
+
+/// One figure with its label, for the stat grids.
+#[component]
+pub fn Stat(
+    label: &'static str,
+    #[prop(into)] value: String,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    view! {
+        <div class="stat">
+            <dt>{label}</dt>
+            <dd>
+                <span class="stat__value">{value}</span>
+                {hint.map(|hint| view! { <span class="stat__hint">{hint}</span> })}
+            </dd>
+        </div>
+    }
+}

@@ -1,0 +1,91 @@
+//! Formatting helpers for the views: sizes, durations, dates and enum labels.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The JSON string of a serde enum value (`'runtime-missing'`), or `unknown`.
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// A size given in megabytes, as a person reads it.
+pub fn megabytes(mb: f64) -> String {
+    if mb >= 1024.0 {
+        format!("{:.1} GB", mb / 1024.0)
+    } else if mb >= 10.0 {
+        format!("{mb:.0} MB")
+    } else {
+        format!("{mb:.1} MB")
+    }
+}
+
+/// A duration in seconds as `3d 4h`, `5h 6m`, `7m 8s` or `9s`.
+pub fn duration_seconds(seconds: u64) -> String {
+    let (days, hours, minutes, secs) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60,
+    );
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, _) => format!("{minutes}m {secs}s"),
+        (0, _, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
+
+/// A timestamp as `2026-11-26 12:00 UTC`.
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `someCamelCase` → `Some camel case`, for labels generated from field names.
+pub fn humanize(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (index, ch) in camel.chars().enumerate() {
+        if index == 0 {
+            out.extend(ch.to_uppercase());
+        } else if ch.is_uppercase() {
+            out.push(' ');
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        for (mb, expected) in [(0.5, "0.5 MB"), (12.0, "12 MB"), (2048.0, "2.0 GB")] {
+            assert_eq!(megabytes(mb), expected);
+        }
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        let cases = [
+            (9, "9s"),
+            (68, "1m 8s"),
+            (3_720, "1h 2m"),
+            (90_000, "1d 1h"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(duration_seconds(seconds), expected);
+        }
+    }
+
+    #[test]
+    fn camel_case_becomes_a_label() {
+        assert_eq!(humanize("vmMemoryMb"), "Vm memory mb");
+        assert_eq!(humanize("engine"), "Engine");
+    }
+}

@@ -1,0 +1,6 @@
+//! The user interface: the page frame, reusable components and one module per page.
+
+pub mod components;
+pub mod format;
+pub mod layout;
+pub mod pages;

@@ -1,0 +1,19 @@
+//! One module per page; each loads its data through a server function.
+
+mod application_detail;
+mod applications;
+mod backup;
+mod dashboard;
+mod not_found;
+mod packages;
+mod settings;
+mod status;
+
+pub use application_detail::ApplicationDetailPage;
+pub use applications::ApplicationsPage;
+pub use backup::BackupPage;
+pub use dashboard::DashboardPage;
+pub use not_found::NotFoundPage;
+pub use packages::PackagesPage;
+pub use settings::SettingsPage;
+pub use status::StatusPage;

@@ -300,7 +300,7 @@ fn main() {
     );
     let json = to_json(&export_backup(source, now, ExportOptions::default())).unwrap_or_default();
     report(
-        "import (parse + migrate + validate), 1000 apps",
+        "import (parse + validate), 1000 apps",
         median(|| import_backup(&json, &packages)),
         APPS,
     );

@@ -201,7 +201,7 @@ pub async fn backup_overview() -> Result<BackupContents, AppError> {
     };
     Ok(BackupContents {
         has_workspace: workspace.is_some(),
-        format_version: "TEMP".to_string(),
+        format_version: crate::domain::backup::CURRENT_FORMAT_VERSION.to_string(),
         applications,
         installed_packages: installed,
     })

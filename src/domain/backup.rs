@@ -41,7 +41,7 @@ pub const LEGACY_FORMAT_VERSION: &str = "1";
 /// Runtime a migrated static site is served with.
 pub const LEGACY_STATIC_RUNTIME: &str = "nginx";
 /// Runtime a migrated Node.js app (one with `package.json`) needs.
-pub const LEGACY_NODE_RUNTIME: &str = "nodejs-20";
+pub const LEGACY_NODE_RUNTIME: &str = "nodejs-18";
 /// Runtime a migrated Python app (one with `app.py` or `main.py`) needs.
 pub const LEGACY_PYTHON_RUNTIME: &str = "python-311";
 

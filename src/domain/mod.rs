@@ -4,15 +4,15 @@
 //! browser. Nothing here reads a clock, a random source or storage: time and ids are
 //! passed in.
 
+pub mod backup;
 pub mod compat;
 pub mod graph;
-pub mod ports;
-pub mod validation;
-
-pub mod backup;
 pub mod health;
 pub mod lifecycle;
 pub mod metrics;
+pub mod ports;
 pub mod restart;
+pub mod validation;
+
 #[cfg(test)]
 mod testing;

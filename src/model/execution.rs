@@ -23,7 +23,7 @@ string_enum! {
 }
 
 /// How to run an application's process.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionConfig {
     /// Startup command.
@@ -56,6 +56,28 @@ pub struct ExecutionConfig {
     /// Startup timeout in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+}
+
+impl Default for ExecutionConfig {
+    /// No command yet; restarts on failure (autoRestart on), no limits, no health check.
+    fn default() -> Self {
+        ExecutionConfig {
+            command: String::new(),
+            arguments: Vec::new(),
+            working_directory: String::new(),
+            port: None,
+            additional_ports: None,
+            environment: BTreeMap::new(),
+            secret_environment: BTreeMap::new(),
+            auto_restart: true,
+            restart_policy: RestartPolicy::OnFailure,
+            max_retries: None,
+            health_check_config: None,
+            memory_limit: None,
+            cpu_limit: None,
+            timeout: None,
+        }
+    }
 }
 
 impl ExecutionConfig {

@@ -41,6 +41,18 @@ pub struct Config {
     #[arg(long = "database-url", env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// A guest build directory (with `manifest.json`) made by `guest/build.sh`.
+    #[arg(long = "guest-dir", env = "WEBVM_GUEST_DIR")]
+    pub guest_dir: Option<PathBuf>,
+
+    /// Directory holding v86's `libv86.js` and `v86.wasm` (installed from npm).
+    #[arg(
+        long = "v86-dir",
+        env = "WEBVM_V86_DIR",
+        default_value = "node_modules/v86/build"
+    )]
+    pub v86_dir: PathBuf,
+
     /// Directory of the built site (the wasm, JS and CSS bundle and public assets).
     #[arg(
         long = "site-root",
@@ -68,6 +80,8 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             database_url: None,
+            guest_dir: None,
+            v86_dir: PathBuf::from("node_modules/v86/build"),
             site_root: PathBuf::from("target/site"),
         }
     }

@@ -1,6 +1,7 @@
 //! The HTTP server (feature `ssr`): start-up, router, health check and graceful shutdown.
 
 pub mod config;
+pub mod static_files;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -88,9 +89,11 @@ pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
         leptos_options: leptos_options.clone(),
         storage: storage.clone(),
     };
+    let static_files = load_static_files(config);
     let routes = generate_route_list(App);
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .merge(static_files::routes(static_files))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -102,6 +105,33 @@ pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state);
     Ok(router)
+}
+
+/// The guest image and v86 files to serve; a missing or broken guest build is logged, not fatal.
+fn load_static_files(config: &Config) -> static_files::StaticFiles {
+    let (guest, guest_problem) = match &config.guest_dir {
+        Some(dir) => match static_files::GuestImage::load(dir) {
+            Ok(image) => {
+                tracing::info!(hash = %image.manifest.hash, "guest image ready");
+                (Some(std::sync::Arc::new(image)), None)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "guest image unavailable");
+                (None, Some(error.to_string()))
+            }
+        },
+        None => (
+            None,
+            Some(
+                "no guest image configured: set WEBVM_GUEST_DIR (the run script does)".to_string(),
+            ),
+        ),
+    };
+    static_files::StaticFiles {
+        guest,
+        guest_problem,
+        v86_dir: config.v86_dir.clone(),
+    }
 }
 
 async fn healthz(State(storage): State<Storage>) -> impl IntoResponse {

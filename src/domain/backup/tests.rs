@@ -282,7 +282,7 @@ fn migrate_app_table() {
             "node",
             &["package.json", "index.js"][..],
             "node",
-            "nodejs-20",
+            "nodejs-18",
             "npm",
             "package.json",
         ),

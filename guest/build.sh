@@ -12,9 +12,10 @@
 # manifest.json) is reused as is. The path is printed as the last line of
 # stdout; progress goes to stderr.
 #
-# Usage: guest/build.sh [--print-dir | --print-hash]
+# Usage: guest/build.sh [--print-dir | --print-hash | --prune]
 #   --print-dir   print the cache directory for the current inputs, build nothing
 #   --print-hash  print the hash only
+#   --prune       build if needed, then delete the other images in the cache
 #
 # Environment:
 #   WEBVM_GUEST_CACHE       cache root (default ~/.cache/webvm-appserver/guest)
@@ -64,6 +65,7 @@ image_hash() {
 HASH=$(image_hash)
 OUT_DIR=$CACHE_ROOT/$HASH
 
+PRUNE=
 case "${1:-}" in
 --print-dir)
 	echo "$OUT_DIR"
@@ -73,12 +75,24 @@ case "${1:-}" in
 	echo "$HASH"
 	exit 0
 	;;
+--prune) PRUNE=1 ;;
 "") ;;
-*) die "unknown argument: $1 (try --print-dir or --print-hash)" ;;
+*) die "unknown argument: $1 (try --print-dir, --print-hash or --prune)" ;;
 esac
+
+prune_others() {
+	[[ -n $PRUNE ]] || return 0
+	local d
+	for d in "$CACHE_ROOT"/????????????????; do
+		[[ -d $d && $d != "$OUT_DIR" && $(basename "$d") =~ ^[0-9a-f]{16}$ ]] || continue
+		log "pruning $d"
+		rm -rf "$d"
+	done
+}
 
 if [[ -f $OUT_DIR/manifest.json ]]; then
 	log "up to date: $OUT_DIR"
+	prune_others
 	echo "$OUT_DIR"
 	exit 0
 fi
@@ -304,6 +318,23 @@ for mod in "${INITRD_MODULES[@]}"; do
 		MODULE_COUNT=$((MODULE_COUNT + 1))
 	done <<<"$deps"
 done
+# Drop the modules' appended signatures: checking them (SHA-256 + RSA in
+# emulated kernel code) took about a third of the module loading time in v86.
+# The kernel then only notes an unsigned module (taint, not shown with quiet).
+find "$INITRD/lib/modules" -name '*.ko' -exec perl -e '
+	my $magic = "~Module signature appended~\n";
+	for my $f (@ARGV) {
+		open(my $h, "<:raw", $f) or die "$f: $!";
+		my $d = do { local $/; <$h> };
+		close $h;
+		next unless substr($d, -length $magic) eq $magic;
+		my $siglen = unpack("N", substr($d, -length($magic) - 4, 4));
+		my $keep = length($d) - length($magic) - 12 - $siglen;
+		die "$f: bad signature trailer" if $keep <= 0;
+		open($h, ">:raw", $f) or die "$f: $!";
+		print $h substr($d, 0, $keep);
+		close $h;
+	}' {} +
 (cd "$INITRD" && find . -mindepth 1 | LC_ALL=C sort |
 	cpio --quiet -o -H newc --owner 0:0 --reproducible) | gzip -9 -n >"$OUT/initrd.img"
 
@@ -379,5 +410,6 @@ fi
 mv -T "$OUT" "$OUT_DIR"
 rm -f "$CACHE_ROOT/.lock-$HASH"
 log "done in ${BUILD_SECONDS}s: $OUT_DIR ($MODULE_COUNT modules in the initrd)"
+prune_others
 ls -l "$OUT_DIR" >&2
 echo "$OUT_DIR"

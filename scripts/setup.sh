@@ -50,7 +50,7 @@ npm_install() {
   if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
     return 0
   fi
-  log "installing npm packages in ${dir#"$ROOT"/}"
+  log "installing npm packages in ${dir}"
   (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
   cp "$dir/package-lock.json" "$stamp"
 }
@@ -61,3 +61,12 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version 132"; then
   echo "wasm-opt 132 from npm binaryen is not on PATH; check $ROOT/node_modules/.bin" >&2
   exit 1
 fi
+
+# The Debian i386 guest image: built from Debian packages into a cache outside the repo, keyed
+# by the hash of guest/'s inputs (instant when cached). The server serves it from here.
+if [ -z "${WEBVM_GUEST_DIR:-}" ]; then
+  log "building or reusing the guest image (guest/build.sh)"
+  WEBVM_GUEST_DIR="$(bash "$ROOT/guest/build.sh" | tail -n 1)"
+fi
+export WEBVM_GUEST_DIR
+export WEBVM_V86_DIR="${WEBVM_V86_DIR:-$ROOT/node_modules/v86/build}"

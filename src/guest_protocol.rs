@@ -15,6 +15,12 @@
 //! before ` *`. A [`Decoder`] skips noise (boot messages, echo) until the first
 //! valid frame and reports every bad line after that as an error, never
 //! panicking and never losing the frames that follow.
+//!
+//! Request ids are the host's: unique among unanswered requests and never the
+//! id of an `EXEC` whose process may still run. That includes the time after a
+//! VM snapshot restore, when the restored agent still streams frames for the
+//! exec ids of processes started before the snapshot: keep the id counter with
+//! the snapshot (or continue above the ids a `LIST` reports).
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod domain;
 pub mod error;
+pub mod guest_protocol;
 pub mod model;
 pub mod ui;
 

@@ -5,7 +5,11 @@
 //   node run.mjs [IMAGE_DIR]          (default: the output of ../build.sh)
 //
 // Environment: WEBVM_V86_MEM_MIB (default 256), WEBVM_V86_CHUNK_KIB (default
-// 256, the hda fixed_chunk_size), WEBVM_V86_BOOT_TIMEOUT_S (default 300).
+// 256, the hda fixed_chunk_size), WEBVM_V86_BOOT_TIMEOUT_S (default 300),
+// WEBVM_V86_EXTRA_CMDLINE (appended to the kernel command line, e.g.
+// "initcall_debug"), WEBVM_V86_DMESG=FILE (save the guest's dmesg),
+// WEBVM_V86_VERBOSE=1 (echo the page's console, i.e. the guest's ttyS0),
+// WEBVM_V86_PROBES="cmd|cmd" (time shell commands after the restore).
 // Serves everything from a local static server on 127.0.0.1 with HTTP Range
 // support (hda async loading needs it). Never downloads a browser.
 import { execFileSync } from "node:child_process";
@@ -84,7 +88,7 @@ const cfg = {
   memoryMiB: Number(process.env.WEBVM_V86_MEM_MIB || 256),
   chunkSize: Number(process.env.WEBVM_V86_CHUNK_KIB || 256) * 1024,
   diskSize: manifest.files["rootfs.ext4"].size,
-  cmdline: manifest.kernelCmdline,
+  cmdline: [manifest.kernelCmdline, process.env.WEBVM_V86_EXTRA_CMDLINE].filter(Boolean).join(" "),
   bootTimeoutMs: Number(process.env.WEBVM_V86_BOOT_TIMEOUT_S || 300) * 1000,
 };
 
@@ -130,6 +134,12 @@ try {
   const times = await page.evaluate(() => window.smoke.exec(["cat", "/run/webvm/boot-times"]));
   console.log(`  guest boot stages (s since kernel start): ${times.stdout.trim().split("\n").join(", ")}`);
 
+  if (process.env.WEBVM_V86_DMESG) {
+    const dmesg = await page.evaluate(() => window.smoke.exec(["dmesg"]));
+    fs.writeFileSync(process.env.WEBVM_V86_DMESG, dmesg.stdout);
+    console.log(`  dmesg written to ${process.env.WEBVM_V86_DMESG}`);
+  }
+
   const uname = await page.evaluate(() => window.smoke.exec(["uname", "-m"]));
   t("exec uname -m", uname.ms, JSON.stringify(uname.stdout));
   expect(uname.code === 0 && uname.stdout === "i686\n", "uname -m");
@@ -156,15 +166,25 @@ try {
   expect(http1.text.includes("hello-from-guest"), "page -> guest HTTP");
 
   const saved = await page.evaluate(() => window.smoke.save());
-  t("save_state", saved.ms, `${(saved.bytes / 1048576).toFixed(1)} MiB snapshot`);
+  t("save_state", saved.ms, `${(saved.bytes / 1048576).toFixed(1)} MiB snapshot, ${(saved.gzipBytes / 1048576).toFixed(1)} MiB gzipped`);
   await page.evaluate(() => window.smoke.destroy());
 
   const restored = await page.evaluate(() => window.smoke.restore());
+  t("restore to emulator-started", restored.startedMs);
   t("restore to agent PONG", restored.ms, `instance ${restored.instance.slice(0, 8)}…`);
   expect(restored.instance === boot.instance, "same agent instance after restore");
   const uname2 = await page.evaluate(() => window.smoke.exec(["uname", "-m"]));
   t("exec uname -m after restore", uname2.ms, JSON.stringify(uname2.stdout));
   expect(uname2.code === 0 && uname2.stdout === "i686\n", "exec after restore");
+  if (process.env.WEBVM_V86_PROBES) {
+    // e.g. WEBVM_V86_PROBES="true|perl -e1|perl -c /usr/local/sbin/webvm-agent"
+    for (const cmd of process.env.WEBVM_V86_PROBES.split("|")) {
+      for (let i = 0; i < 3; i++) {
+        const r = await page.evaluate((c) => window.smoke.exec(["sh", "-c", c]), cmd);
+        t(`  probe: ${cmd}`.slice(0, 34), r.ms, `exit ${r.code}`);
+      }
+    }
+  }
   const http2 = await page.evaluate(() => window.smoke.tcpGet(8080));
   t("page -> guest TCP after restore", http2.ms, JSON.stringify(http2.text.split("\r\n")[0]));
   expect(http2.text.includes("hello-from-guest"), "page -> guest HTTP after restore");

@@ -163,6 +163,9 @@ const smoke = {
   },
 
   attach(emulator) {
+    // Request ids must not restart after a restore: the restored agent still
+    // knows the exec ids of processes started before the snapshot.
+    const nextId = this.agent ? this.agent.nextId : 1;
     this.emulator = emulator;
     this.consoleText = "";
     let pending = [];
@@ -177,6 +180,7 @@ const smoke = {
       }
     });
     this.agent = new Agent(emulator);
+    this.agent.nextId = nextId;
   },
 
   boot(cfg) {
@@ -244,7 +248,11 @@ const smoke = {
   async save() {
     const t0 = performance.now();
     this.saved = await this.emulator.save_state();
-    return { bytes: this.saved.byteLength, ms: Math.round(performance.now() - t0) };
+    const ms = Math.round(performance.now() - t0);
+    const gz = await new Response(
+      new Blob([this.saved]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer();
+    return { bytes: this.saved.byteLength, gzipBytes: gz.byteLength, ms };
   },
 
   async destroy() {
@@ -258,18 +266,21 @@ const smoke = {
     const opts = this.options(this.cfg);
     opts.initial_state = { buffer: this.saved };
     opts.preserve_mac_from_state_image = true;
-    this.attach(new V86(opts));
+    const emulator = new V86(opts);
+    const started = new Promise((r) => emulator.add_listener("emulator-started", r));
+    this.attach(emulator);
+    await started;
+    const startedMs = Math.round(performance.now() - t0);
     // The HELLO was sent before the snapshot: the restored agent answers PING.
     let instance = null;
-    const deadline = t0 + 60000;
     while (!instance) {
       try {
-        instance = await this.agent.ping(1000);
+        instance = await this.agent.ping(300);
       } catch (e) {
-        if (performance.now() > deadline) throw e;
+        if (performance.now() - t0 > 60000) throw e;
       }
     }
-    return { ms: Math.round(performance.now() - t0), instance };
+    return { ms: Math.round(performance.now() - t0), startedMs, instance };
   },
 };
 

@@ -225,10 +225,7 @@ impl Storage {
         application: &Application,
     ) -> Result<(), StorageError> {
         let document = encode(application)?;
-        let status = serde_json::to_value(&application.status)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let status = application.status.as_str();
         let name = application.name.to_string();
         sqlx::query(
             "INSERT INTO applications (workspace_id, id, name, name_key, status, document, updated_at)

@@ -43,22 +43,6 @@ pub fn timestamp(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `someCamelCase` → `Some camel case`, for labels generated from field names.
-pub fn humanize(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 4);
-    for (index, ch) in camel.chars().enumerate() {
-        if index == 0 {
-            out.extend(ch.to_uppercase());
-        } else if ch.is_uppercase() {
-            out.push(' ');
-            out.extend(ch.to_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,11 +65,5 @@ mod tests {
         for (seconds, expected) in cases {
             assert_eq!(duration_seconds(seconds), expected);
         }
-    }
-
-    #[test]
-    fn camel_case_becomes_a_label() {
-        assert_eq!(humanize("vmMemoryMb"), "Vm memory mb");
-        assert_eq!(humanize("engine"), "Engine");
     }
 }

@@ -94,20 +94,32 @@ fn VmCard(vm: WebVMStatus) -> impl IntoView {
                 <h2 id="vm-heading">"Linux VM"</h2>
                 <StatusBadge status=state.clone() />
             </div>
-            <dl class="stats stats--4">
-                <Stat
-                    label="Memory"
-                    value=megabytes(resources.memory_used as f64)
-                    hint=format!("of {}", megabytes(resources.memory_total as f64))
-                />
-                <Stat
-                    label="Disk"
-                    value=megabytes(resources.disk_used as f64)
-                    hint=format!("of {}", megabytes(resources.disk_total as f64))
-                />
-                <Stat label="CPU" value=format!("{:.0} %", resources.cpu_usage) />
-                <Stat label="Processes" value=resources.process_count.to_string() />
-            </dl>
+            {if resources.memory_total == 0 {
+                view! {
+                    <p class="muted">
+                        "No resource figures yet: they are sampled from the guest while the VM runs."
+                    </p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <dl class="stats stats--4">
+                        <Stat
+                            label="Memory"
+                            value=megabytes(resources.memory_used as f64)
+                            hint=format!("of {}", megabytes(resources.memory_total as f64))
+                        />
+                        <Stat
+                            label="Disk"
+                            value=megabytes(resources.disk_used as f64)
+                            hint=format!("of {}", megabytes(resources.disk_total as f64))
+                        />
+                        <Stat label="CPU" value=format!("{:.0} %", resources.cpu_usage) />
+                        <Stat label="Processes" value=resources.process_count.to_string() />
+                    </dl>
+                }
+                    .into_any()
+            }}
             <p class="muted">
                 {match (vm.boot_time, vm.last_heartbeat) {
                     (Some(boot), Some(beat)) => {

@@ -60,6 +60,7 @@ pub fn PackagesPage() -> impl IntoView {
                     name="q"
                     type="search"
                     placeholder="nginx, python, database…"
+                    value=search.get_untracked()
                     prop:value=move || search.get()
                     on:input=move |event| search.set(event_target_value(&event))
                 />
@@ -175,9 +176,9 @@ fn PackageCard(package: RuntimePackage) -> impl IntoView {
             <p>{package.description.clone()}</p>
             <dl class="facts">
                 <dt>"Download"</dt>
-                <dd>{megabytes(package.size as f64)}</dd>
+                <dd>{megabytes(package.size)}</dd>
                 <dt>"Installed"</dt>
-                <dd>{megabytes(package.extracted_size as f64)}</dd>
+                <dd>{megabytes(package.extracted_size)}</dd>
                 <dt>"Depends on"</dt>
                 <dd>{dependencies}</dd>
                 <dt>"Conflicts with"</dt>

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::{get_settings, SettingsView};
 use crate::ui::components::{ErrorPanel, Loading, PageHeader};
-use crate::ui::format::humanize;
+use crate::model::ApplicationServerSettings;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -27,21 +27,55 @@ pub fn SettingsPage() -> impl IntoView {
     }
 }
 
-/// Renders a settings value compactly: scalars as text, lists and maps as JSON.
-fn setting_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Null => "—".to_string(),
-        other => other.to_string(),
-    }
+/// The settings as (label, value, explanation) rows, in the order the page shows them.
+fn setting_rows(settings: &ApplicationServerSettings) -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("VM engine", settings.engine.as_str().to_string(), "The emulator that runs Debian in the page."),
+        ("VM memory", format!("{} MB", settings.vm_memory_mb), "Memory given to the guest."),
+        (
+            "Port range",
+            format!("{}–{}", settings.port_range.start, settings.port_range.end),
+            "Ports handed to new applications, lowest free first.",
+        ),
+        (
+            "Default restart policy",
+            settings.default_restart_policy.as_str().to_string(),
+            "Restart policy of new applications.",
+        ),
+        (
+            "Log entries kept",
+            format!("{} per application", settings.max_log_entries),
+            "Oldest entries are dropped first.",
+        ),
+        (
+            "Metrics history",
+            format!(
+                "{} h, sampled every {} min",
+                settings.metrics_retention_hours,
+                settings.metrics_sample_interval_seconds / 60
+            ),
+            "Performance snapshots kept per application.",
+        ),
+        (
+            "Auto-hibernate",
+            settings
+                .auto_hibernate_minutes
+                .map(|minutes| format!("after {minutes} idle minutes"))
+                .unwrap_or_else(|| "never".to_string()),
+            "Saves the VM to browser storage when idle.",
+        ),
+        (
+            "Restore running apps",
+            if settings.restore_running_apps { "yes" } else { "no" }.to_string(),
+            "Start again the apps that ran when the page was closed.",
+        ),
+        ("Theme", settings.theme.as_str().to_string(), "Colour scheme of the interface."),
+    ]
 }
 
 #[component]
 fn SettingsBody(view: SettingsView) -> impl IntoView {
-    let entries = match serde_json::to_value(&view.settings) {
-        Ok(serde_json::Value::Object(map)) => map.into_iter().collect::<Vec<_>>(),
-        _ => Vec::new(),
-    };
+    let rows = setting_rows(&view.settings);
     view! {
         <div class="grid grid--2">
             <section class="card" aria-labelledby="settings-current">
@@ -57,12 +91,15 @@ fn SettingsBody(view: SettingsView) -> impl IntoView {
                         }
                     })}
                 <dl class="facts">
-                    {entries
+                    {rows
                         .into_iter()
-                        .map(|(key, value)| {
+                        .map(|(label, value, explanation)| {
                             view! {
-                                <dt>{humanize(&key)}</dt>
-                                <dd>{setting_text(&value)}</dd>
+                                <dt>{label}</dt>
+                                <dd>
+                                    {value}
+                                    <span class="cell-note">{explanation}</span>
+                                </dd>
                             }
                         })
                         .collect_view()}

@@ -37,7 +37,8 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: '../target/release/webvm-appserver',
+    // scripts/test.sh exports WEBVM_SERVER_BIN (the release build in the cached target dir).
+    command: process.env.WEBVM_SERVER_BIN ?? '../target/release/webvm-appserver',
     url: `${baseURL}/healthz`,
     reuseExistingServer: true,
     timeout: 60_000,

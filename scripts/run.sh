@@ -8,4 +8,4 @@ cd "$ROOT"
 . scripts/setup.sh
 cargo leptos build --release
 [ "${1:-}" = "--" ] && shift
-exec target/release/webvm-appserver "$@"
+exec "$WEBVM_SERVER_BIN" "$@"

@@ -33,6 +33,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+# Compiled artifacts live outside the clone, so a fresh clone (as in CI) rebuilds only this
+# crate; cargo's fingerprints key them by content.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/webvm-appserver/target}"
+export WEBVM_SERVER_BIN="$CARGO_TARGET_DIR/release/webvm-appserver"
+
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)

@@ -3,10 +3,37 @@ import { defineConfig } from '@playwright/test';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const port = Number(process.env.E2E_PORT ?? 3000);
 const baseURL = `http://127.0.0.1:${port}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webvm-e2e-'));
+const root = path.resolve(__dirname, '..');
+
+// The guest image the server serves (tests/vm.spec.ts boots it): WEBVM_GUEST_DIR if set,
+// else whatever guest/build.sh prints as its last line (instant when the image is cached; a
+// build needs root and a few minutes). Stored in the environment so Playwright's workers,
+// which load this file again, reuse it.
+function guestDir(): string {
+  const given = process.env.WEBVM_GUEST_DIR;
+  if (given && fs.existsSync(path.join(given, 'manifest.json'))) return given;
+  try {
+    const out = execFileSync('bash', [path.join(root, 'guest', 'build.sh')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 20 * 60_000,
+    });
+    const dir = out.trim().split('\n').pop() ?? '';
+    if (dir && fs.existsSync(path.join(dir, 'manifest.json'))) {
+      process.env.WEBVM_GUEST_DIR = dir;
+      return dir;
+    }
+    console.warn(`guest/build.sh printed no image directory (${dir}); the VM tests will fail`);
+  } catch (error) {
+    console.warn(`guest/build.sh failed (${error}); the VM tests will fail`);
+  }
+  return '';
+}
 
 export default defineConfig({
   testDir: './tests',
@@ -48,6 +75,9 @@ export default defineConfig({
       WEBVM_DATA_DIR: dataDir,
       LEPTOS_SITE_ROOT: '../target/site',
       RUST_LOG: 'info',
+      WEBVM_GUEST_DIR: guestDir(),
+      WEBVM_V86_DIR: path.join(root, 'node_modules', 'v86', 'build'),
+      WEBVM_XTERM_DIR: path.join(root, 'node_modules', '@xterm'),
     },
   },
 });

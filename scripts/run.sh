@@ -7,5 +7,8 @@ cd "$ROOT"
 # shellcheck source=scripts/setup.sh
 . scripts/setup.sh
 cargo leptos build --release
+# Fill the package repository from Debian (instant when already filled). A failure is not fatal:
+# the server still starts and shows the affected runtimes as errors.
+"$WEBVM_SERVER_BIN" fill-packages || echo "warning: filling the package repository failed; see above" >&2
 [ "${1:-}" = "--" ] && shift
 exec "$WEBVM_SERVER_BIN" "$@"

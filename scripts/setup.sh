@@ -74,4 +74,6 @@ if [ -z "${WEBVM_GUEST_DIR:-}" ]; then
   WEBVM_GUEST_DIR="$(bash "$ROOT/guest/build.sh" | tail -n 1)"
 fi
 export WEBVM_GUEST_DIR
+# The package repository's .deb files, downloaded from Debian by `webvm-appserver fill-packages`.
+export WEBVM_PACKAGES_DIR="${WEBVM_PACKAGES_DIR:-$HOME/.cache/webvm-appserver/packages}"
 export WEBVM_V86_DIR="${WEBVM_V86_DIR:-$ROOT/node_modules/v86/build}"

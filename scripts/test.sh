@@ -27,6 +27,7 @@ stage "clippy (hydrate)" cargo clippy --features hydrate --lib --target wasm32-u
 stage "purity of model/ and domain/" scripts/check-purity.sh
 stage "cargo test" cargo test --features ssr
 stage "release build" cargo leptos build --release
+stage "fill package repository" "$WEBVM_SERVER_BIN" fill-packages
 e2e() { (cd end2end && npx playwright test); }
 stage "end-to-end (Playwright)" e2e
 

@@ -34,6 +34,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The page's VM lives as long as the page, across client-side navigation.
+    crate::client::vm_controller::VmController::provide();
     // Marks the document once hydration has run, so tests (and people) can tell.
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod app;
+pub mod client;
 pub mod domain;
 pub mod error;
 pub mod guest_protocol;

@@ -113,6 +113,44 @@ pub struct BackupContents {
     pub installed_packages: usize,
 }
 
+/// What the server adds to a catalog entry besides the seed's `RuntimePackage` fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogDetails {
+    /// The `dpkg -i` calls that install `debPackages`, in order: each a list of file names
+    /// to pass to one call (a package never shares a call with its Pre-Depends; the members
+    /// of a dependency cycle always do).
+    #[serde(default)]
+    pub install_steps: Vec<Vec<String>>,
+    /// Notes for the operator (e.g. a file that does not match its pinned checksum).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// A catalog entry as `package_catalog` returns it: the seed's `RuntimePackage` JSON
+/// (flattened, unchanged) plus `catalogError` (why the status is `error`), `installSteps`
+/// and `warnings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageCatalogEntry {
+    #[serde(flatten)]
+    pub package: RuntimePackage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_error: Option<String>,
+    #[serde(flatten)]
+    pub details: CatalogDetails,
+}
+
+/// The runtime catalog with everything the browser needs to install from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeCatalog {
+    pub entries: Vec<PackageCatalogEntry>,
+    /// Prefix of the `.deb` URLs: `filesBaseUrl + debPackages[i]` (served with Range and
+    /// `ETag: "<sha256>"`; the browser must still hash the bytes against `checksums`).
+    pub files_base_url: String,
+}
+
 /// Counts and the VM status the browser last mirrored, for the Dashboard.
 #[server(prefix = "/api", endpoint = "dashboard_summary")]
 pub async fn dashboard_summary() -> Result<DashboardData, AppError> {
@@ -146,6 +184,16 @@ pub async fn dashboard_summary() -> Result<DashboardData, AppError> {
 pub async fn list_packages() -> Result<Vec<RuntimePackage>, AppError> {
     let storage = context::storage()?;
     Ok(storage.list_runtime_packages().await?)
+}
+
+/// The runtime catalog with each entry's error reason and `dpkg -i` steps.
+#[server(prefix = "/api", endpoint = "package_catalog")]
+pub async fn package_catalog() -> Result<RuntimeCatalog, AppError> {
+    let storage = context::storage()?;
+    Ok(RuntimeCatalog {
+        entries: storage.list_package_catalog().await?,
+        files_base_url: crate::server::packages::http::FILES_BASE_URL.to_string(),
+    })
 }
 
 /// The application registry of the caller's workspace.

@@ -24,6 +24,16 @@ pub struct Cli {
 pub enum Command {
     /// Serve the web app (the default).
     Serve,
+    /// Download every catalog runtime's .deb closure from Debian (apt-get download) into the
+    /// packages directory; idempotent (a stamp makes a repeated run take milliseconds).
+    FillPackages {
+        /// Run `apt-get update` even when apt already has i386 package indexes.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Index the packages directory into the database (as the server does at start-up and
+    /// on SIGHUP), print what was found and exit.
+    IndexPackages,
 }
 
 /// Where the server listens and keeps its data.
@@ -53,6 +63,15 @@ pub struct Config {
     )]
     pub v86_dir: PathBuf,
 
+    /// Directory of the .deb files of the package repository [default: <data-dir>/packages].
+    #[arg(long = "packages-dir", env = "WEBVM_PACKAGES_DIR")]
+    pub packages_dir: Option<PathBuf>,
+
+    /// The runtime catalog (TOML) [default: catalog/runtimes.toml if present, else the
+    /// built-in copy]. A configured file that does not exist gives an empty catalog.
+    #[arg(long = "catalog", env = "WEBVM_CATALOG")]
+    pub catalog: Option<PathBuf>,
+
     /// Directory of the built site (the wasm, JS and CSS bundle and public assets).
     #[arg(
         long = "site-root",
@@ -74,10 +93,21 @@ impl Config {
         }
     }
 
+    /// The package directory in effect: the configured one, or `packages` in the data directory.
+    pub fn effective_packages_dir(&self) -> PathBuf {
+        self.packages_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("packages"))
+    }
+
     /// A configuration for tests: a free port on loopback, and the given data directory.
+    /// Its catalog is `catalog.toml` in the data directory, absent unless a test writes it,
+    /// so the catalog starts empty.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            catalog: Some(data_dir.join("catalog.toml")),
+            packages_dir: None,
             data_dir,
             database_url: None,
             guest_dir: None,
@@ -116,6 +146,34 @@ mod tests {
         .expect("flags parse");
         assert_eq!(cli.config.addr.port(), 8080);
         assert_eq!(cli.config.effective_database_url(), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn package_options_default_to_the_data_dir_and_parse_subcommands() {
+        let cli = Cli::try_parse_from(["webvm-appserver", "--data-dir", "/d"]).expect("parses");
+        assert_eq!(
+            cli.config.effective_packages_dir(),
+            PathBuf::from("/d/packages")
+        );
+        assert_eq!(cli.config.catalog, None);
+        let cli = Cli::try_parse_from([
+            "webvm-appserver",
+            "--packages-dir",
+            "/p",
+            "--catalog",
+            "/c.toml",
+            "fill-packages",
+            "--update",
+        ])
+        .expect("parses");
+        assert_eq!(cli.config.effective_packages_dir(), PathBuf::from("/p"));
+        assert_eq!(cli.config.catalog, Some(PathBuf::from("/c.toml")));
+        assert!(matches!(
+            cli.command,
+            Some(Command::FillPackages { update: true })
+        ));
+        let cli = Cli::try_parse_from(["webvm-appserver", "index-packages"]).expect("parses");
+        assert!(matches!(cli.command, Some(Command::IndexPackages)));
     }
 
     #[test]

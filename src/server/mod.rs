@@ -1,6 +1,7 @@
 //! The HTTP server (feature `ssr`): start-up, router, health check and graceful shutdown.
 
 pub mod config;
+pub mod packages;
 pub mod static_files;
 pub mod storage;
 
@@ -16,6 +17,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 use crate::app::{shell, App};
 use config::{Cli, Command, Config};
@@ -41,6 +43,43 @@ pub enum ServeError {
     },
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("fill-packages: {0}")]
+    Fill(#[from] packages::fill::FillError),
+    #[error("fill-packages did not complete: {0}")]
+    FillIncomplete(String),
+    #[error("index-packages: {0}")]
+    Index(#[from] packages::IndexError),
+}
+
+/// `fill-packages`: downloads the catalog's .deb closures into the packages directory.
+async fn fill_packages(config: Config, force_update: bool) -> Result<(), ServeError> {
+    let options = packages::fill::FillOptions {
+        packages_dir: config.effective_packages_dir(),
+        catalog: packages::catalog::CatalogSource::from_config(config.catalog.as_deref()),
+        guest_dir: config.guest_dir.clone(),
+        force_update,
+    };
+    let report = tokio::task::spawn_blocking(move || packages::fill::fill(&options))
+        .await
+        .map_err(|error| ServeError::FillIncomplete(error.to_string()))??;
+    packages::print_fill_report(&report);
+    if report.is_complete() {
+        Ok(())
+    } else {
+        Err(ServeError::FillIncomplete(format!(
+            "{} runtime(s) unresolved, {} file(s) failed; the server marks them `error`",
+            report.runtimes.iter().filter(|r| r.error.is_some()).count(),
+            report.failures.len()
+        )))
+    }
+}
+
+/// `index-packages`: indexes the packages directory into the database and prints a summary.
+async fn index_packages(config: Config) -> Result<(), ServeError> {
+    let storage = Storage::open(&config).await?;
+    let summary = packages::index_repository(&config, &storage).await?;
+    packages::print_summary(&summary);
+    Ok(())
 }
 
 /// Entry point of the binary: parse the command line, then run the chosen command.
@@ -49,6 +88,8 @@ pub async fn main_from_args() -> ExitCode {
     let cli = <Cli as clap::Parser>::parse();
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
+        Command::FillPackages { update } => fill_packages(cli.config, update).await,
+        Command::IndexPackages => index_packages(cli.config).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,6 +125,8 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 /// Opens storage and builds the full router: pages, server functions, `/healthz` and static files.
 pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
     let storage = Storage::open(config).await?;
+    packages::index_at_startup(config, &storage).await;
+    packages::spawn_rescan_on_sighup(config.clone(), storage.clone());
     let leptos_options = leptos_options(config);
     let state = ServerState {
         leptos_options: leptos_options.clone(),
@@ -94,6 +137,10 @@ pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(static_files::routes(static_files))
+        .merge(packages::http::routes(
+            storage.clone(),
+            config.effective_packages_dir(),
+        ))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -101,7 +148,14 @@ pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
-        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(
+            // .deb files are compressed already, and are served with Range requests.
+            tower_http::compression::CompressionLayer::new().compress_when(
+                DefaultPredicate::new().and(NotForContentType::const_new(
+                    packages::http::DEB_CONTENT_TYPE,
+                )),
+            ),
+        )
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state);
     Ok(router)

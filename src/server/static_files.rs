@@ -1,5 +1,6 @@
 //! Serves the guest image (content-addressed, with Range, strong ETags and long-lived caching)
-//! and the vendored v86 emulator files installed from npm.
+//! and the vendored browser files installed from npm: the v86 emulator and xterm.js (the VM
+//! console's terminal).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,13 +107,52 @@ pub fn is_plain_file_name(name: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_'))
 }
 
-/// Routes: `/guest/manifest.json`, `/guest/{hash}/{file}`, `/vendor/v86/{file}`.
+/// Routes: `/guest/manifest.json`, `/guest/{hash}/{file}`, `/vendor/v86/{file}`,
+/// `/vendor/xterm/{file}`.
 pub fn routes<S: Clone + Send + Sync + 'static>(files: StaticFiles) -> Router<S> {
+    let xterm_dir = Arc::new(xterm_dir(&files.v86_dir));
     Router::new()
         .route("/guest/manifest.json", get(guest_manifest))
         .route("/guest/{hash}/{file}", get(guest_file))
         .route("/vendor/v86/{file}", get(v86_file))
+        .route(
+            "/vendor/xterm/{file}",
+            get(move |UrlPath(name): UrlPath<String>, request: Request| {
+                let dir = xterm_dir.clone();
+                async move { xterm_file(&dir, &name, request).await }
+            }),
+        )
         .with_state(Arc::new(files))
+}
+
+/// npm's `@xterm` directory: `WEBVM_XTERM_DIR`, else beside the v86 package
+/// (`<v86_dir>/../../@xterm`, i.e. `node_modules/@xterm` for the default v86 directory).
+fn xterm_dir(v86_dir: &Path) -> PathBuf {
+    std::env::var_os("WEBVM_XTERM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| v86_dir.join("..").join("..").join("@xterm"))
+}
+
+/// The file inside the `@xterm` directory for a URL name, if it is one we serve.
+fn xterm_path(name: &str) -> Option<&'static str> {
+    match name {
+        "xterm.js" => Some("xterm/lib/xterm.js"),
+        "xterm.css" => Some("xterm/css/xterm.css"),
+        "addon-fit.js" => Some("addon-fit/lib/addon-fit.js"),
+        _ => None,
+    }
+}
+
+async fn xterm_file(dir: &Path, name: &str, request: Request) -> Response {
+    let Some(relative) = xterm_path(name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = serve_file(&dir.join(relative), request).await;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
 }
 
 async fn guest_manifest(State(files): State<Arc<StaticFiles>>) -> Response {
@@ -206,6 +246,21 @@ async fn serve_file(path: &Path, request: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_xterm_files_are_served() {
+        assert_eq!(xterm_path("xterm.js"), Some("xterm/lib/xterm.js"));
+        assert_eq!(xterm_path("xterm.css"), Some("xterm/css/xterm.css"));
+        assert_eq!(
+            xterm_path("addon-fit.js"),
+            Some("addon-fit/lib/addon-fit.js")
+        );
+        assert_eq!(xterm_path("../package.json"), None);
+        assert_eq!(
+            xterm_dir(Path::new("node_modules/v86/build")),
+            Path::new("node_modules/v86/build/../../@xterm")
+        );
+    }
 
     #[test]
     fn only_plain_file_names_pass() {

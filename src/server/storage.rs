@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use super::config::Config;
+use crate::api::{CatalogDetails, PackageCatalogEntry};
 use crate::model::{Application, RuntimePackage, WebVMStatus};
 
 /// Why the server could not start its storage. Each message tells the operator what to fix.
@@ -289,6 +290,112 @@ impl Storage {
             .collect()
     }
 
+    /// The catalog with each runtime's `catalogError` and install details, by category then id.
+    pub async fn list_package_catalog(&self) -> Result<Vec<PackageCatalogEntry>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT document, catalog_error, details FROM runtime_packages ORDER BY category, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let package: RuntimePackage = decode_column("RuntimePackage", row)?;
+                let catalog_error: Option<String> = row.try_get("catalog_error")?;
+                let details: Option<String> = row.try_get("details")?;
+                let details: CatalogDetails = match details {
+                    Some(json) => decode("CatalogDetails", &json)?,
+                    None => CatalogDetails::default(),
+                };
+                Ok(PackageCatalogEntry {
+                    package,
+                    catalog_error,
+                    details,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the whole runtime catalog (one transaction: readers see the old or the new one).
+    pub async fn replace_runtime_packages(
+        &self,
+        entries: &[PackageCatalogEntry],
+    ) -> Result<(), StorageError> {
+        let now = Utc::now().to_rfc3339();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("DELETE FROM runtime_packages")
+            .execute(&mut *transaction)
+            .await?;
+        for entry in entries {
+            sqlx::query(
+                "INSERT INTO runtime_packages (id, category, document, catalog_error, details, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(entry.package.id.to_string())
+            .bind(entry.package.category.as_str())
+            .bind(encode(&entry.package)?)
+            .bind(entry.catalog_error.clone())
+            .bind(encode(&entry.details)?)
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Every indexed package file (the previous index, reused by a rescan).
+    pub async fn package_file_index(&self) -> Result<Vec<StoredPackageFile>, StorageError> {
+        let rows = sqlx::query(&format!("{PACKAGE_FILE_COLUMNS} ORDER BY file_name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_package_file).collect()
+    }
+
+    /// One indexed package file by name.
+    pub async fn package_file(
+        &self,
+        file_name: &str,
+    ) -> Result<Option<StoredPackageFile>, StorageError> {
+        let row = sqlx::query(&format!("{PACKAGE_FILE_COLUMNS} WHERE file_name = $1"))
+            .bind(file_name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stored_package_file).transpose()
+    }
+
+    /// Replaces the index of package files (one transaction).
+    pub async fn replace_package_files(
+        &self,
+        files: &[StoredPackageFile],
+    ) -> Result<(), StorageError> {
+        let now = Utc::now().to_rfc3339();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("DELETE FROM package_files")
+            .execute(&mut *transaction)
+            .await?;
+        for file in files {
+            sqlx::query(
+                "INSERT INTO package_files (file_name, package, version, architecture, control,
+                   sha256, size_bytes, installed_size_kib, modified_ns, indexed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&file.file_name)
+            .bind(&file.package)
+            .bind(&file.version)
+            .bind(&file.architecture)
+            .bind(&file.control)
+            .bind(&file.sha256)
+            .bind(file.size_bytes)
+            .bind(file.installed_size_kib)
+            .bind(file.modified_ns)
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Ids of the runtime packages a workspace's browser reported as installed.
     pub async fn installed_package_ids(
         &self,
@@ -343,6 +450,40 @@ impl Storage {
         row.map(|row| decode_column("Application", &row))
             .transpose()
     }
+}
+
+/// One row of `package_files`: an indexed `.deb` of the package repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPackageFile {
+    pub file_name: String,
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    /// The package's `control` file text.
+    pub control: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub installed_size_kib: i64,
+    /// Modification time (ns since the epoch) when indexed; a rescan re-hashes on change.
+    pub modified_ns: i64,
+}
+
+const PACKAGE_FILE_COLUMNS: &str =
+    "SELECT file_name, package, version, architecture, control, sha256,
+    size_bytes, installed_size_kib, modified_ns FROM package_files";
+
+fn stored_package_file(row: &AnyRow) -> Result<StoredPackageFile, StorageError> {
+    Ok(StoredPackageFile {
+        file_name: row.try_get("file_name")?,
+        package: row.try_get("package")?,
+        version: row.try_get("version")?,
+        architecture: row.try_get("architecture")?,
+        control: row.try_get("control")?,
+        sha256: row.try_get("sha256")?,
+        size_bytes: row.try_get("size_bytes")?,
+        installed_size_kib: row.try_get("installed_size_kib")?,
+        modified_ns: row.try_get("modified_ns")?,
+    })
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<String, StorageError> {

@@ -8,6 +8,7 @@ use crate::api::{dashboard_summary, DashboardData};
 use crate::model::WebVMStatus;
 use crate::ui::components::{ErrorPanel, Loading, PageHeader, Stat, StatusBadge};
 use crate::ui::format::{megabytes, timestamp, wire_name};
+use crate::ui::vm_panel::VmPanel;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -34,6 +35,7 @@ fn DashboardBody(summary: DashboardData) -> impl IntoView {
     let vm = summary.last_vm_status.clone().unwrap_or_default();
     let first_steps = summary.applications_total == 0 && summary.packages_installed == 0;
     view! {
+        <VmPanel />
         <div class="grid grid--2">
             <VmCard vm />
             <section class="card" aria-labelledby="workspace-heading">
@@ -84,12 +86,14 @@ fn DashboardBody(summary: DashboardData) -> impl IntoView {
     }
 }
 
+/// The VM as the server last saw it (its mirror). Shown without JavaScript; once the page is
+/// hydrated the live [`VmPanel`] replaces it (CSS).
 #[component]
 fn VmCard(vm: WebVMStatus) -> impl IntoView {
     let state = wire_name(&vm.state);
     let resources = vm.system_resources.clone();
     view! {
-        <section class="card" aria-labelledby="vm-heading">
+        <section class="card vm-card--mirror" aria-labelledby="vm-heading">
             <div class="card__header">
                 <h2 id="vm-heading">"Linux VM"</h2>
                 <StatusBadge status=state.clone() />

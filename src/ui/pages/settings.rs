@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{get_settings, SettingsView};
-use crate::ui::components::{ErrorPanel, Loading, PageHeader};
 use crate::model::ApplicationServerSettings;
+use crate::ui::components::{ErrorPanel, Loading, PageHeader};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -30,8 +30,16 @@ pub fn SettingsPage() -> impl IntoView {
 /// The settings as (label, value, explanation) rows, in the order the page shows them.
 fn setting_rows(settings: &ApplicationServerSettings) -> Vec<(&'static str, String, &'static str)> {
     vec![
-        ("VM engine", settings.engine.as_str().to_string(), "The emulator that runs Debian in the page."),
-        ("VM memory", format!("{} MB", settings.vm_memory_mb), "Memory given to the guest."),
+        (
+            "VM engine",
+            settings.engine.as_str().to_string(),
+            "The emulator that runs Debian in the page.",
+        ),
+        (
+            "VM memory",
+            format!("{} MB", settings.vm_memory_mb),
+            "Memory given to the guest.",
+        ),
         (
             "Port range",
             format!("{}–{}", settings.port_range.start, settings.port_range.end),
@@ -66,10 +74,19 @@ fn setting_rows(settings: &ApplicationServerSettings) -> Vec<(&'static str, Stri
         ),
         (
             "Restore running apps",
-            if settings.restore_running_apps { "yes" } else { "no" }.to_string(),
+            if settings.restore_running_apps {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_string(),
             "Start again the apps that ran when the page was closed.",
         ),
-        ("Theme", settings.theme.as_str().to_string(), "Colour scheme of the interface."),
+        (
+            "Theme",
+            settings.theme.as_str().to_string(),
+            "Colour scheme of the interface.",
+        ),
     ]
 }
 

@@ -1,0 +1,118 @@
+// IndexedDB store of VM snapshots (src/client/snapshot_store.rs). Its own database, so it
+// never races other stores' schema upgrades. Two object stores under the same key: the small
+// JSON metadata and the (tens of megabytes) state ArrayBuffer, written in one transaction,
+// so reading the metadata never loads the state.
+
+const DB_NAME = "webvm-snapshots";
+const DB_VERSION = 1;
+const META = "meta";
+const DATA = "data";
+
+function open() {
+  return new Promise((resolve, reject) => {
+    if (!globalThis.indexedDB) {
+      reject(new Error("this browser has no IndexedDB"));
+      return;
+    }
+    const request = indexedDB.open(DB_NAME, DB_VERSION);
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
+      if (!db.objectStoreNames.contains(DATA)) db.createObjectStore(DATA);
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error || new Error("IndexedDB open failed"));
+    request.onblocked = () => reject(new Error("IndexedDB is blocked by another tab"));
+  });
+}
+
+function run(mode, work) {
+  return open().then(
+    (db) =>
+      new Promise((resolve, reject) => {
+        let result;
+        const tx = db.transaction([META, DATA], mode);
+        tx.oncomplete = () => {
+          db.close();
+          resolve(result);
+        };
+        tx.onabort = () => {
+          db.close();
+          reject(tx.error || new Error("IndexedDB transaction aborted"));
+        };
+        tx.onerror = () => {}; // reported by onabort
+        work(tx, (value) => (result = value));
+      }),
+  );
+}
+
+function get(store, key) {
+  return run("readonly", (tx, done) => {
+    const request = tx.objectStore(store).get(key);
+    request.onsuccess = () => done(request.result === undefined ? null : request.result);
+  });
+}
+
+export function snapshotMeta(key) {
+  return get(META, key);
+}
+
+export function snapshotData(key) {
+  return get(DATA, key);
+}
+
+const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+// Stores meta (JSON text) and state (ArrayBuffer). Rejects with name "QuotaExceededError"
+// when the browser's storage can't take it.
+export async function snapshotPut(key, metaJson, buffer) {
+  if (navigator.storage && navigator.storage.estimate) {
+    try {
+      const { usage, quota } = await navigator.storage.estimate();
+      let replaced = 0;
+      const old = await snapshotMeta(key);
+      if (old) replaced = Number(JSON.parse(old).size) || 0;
+      if (typeof quota === "number" && typeof usage === "number") {
+        const free = quota - usage + replaced;
+        if (free < buffer.byteLength) {
+          const error = new Error(`the snapshot needs ${mb(buffer.byteLength)}, only ${mb(Math.max(free, 0))} of ${mb(quota)} are free`);
+          error.name = "QuotaExceededError";
+          throw error;
+        }
+      }
+    } catch (error) {
+      if (error.name === "QuotaExceededError") throw error;
+      // estimate() failing is no reason not to try
+    }
+  }
+  try {
+    await run("readwrite", (tx) => {
+      tx.objectStore(DATA).put(buffer, key);
+      tx.objectStore(META).put(metaJson, key);
+    });
+  } catch (error) {
+    if (error && error.name === "QuotaExceededError") {
+      const full = new Error(`the browser refused ${mb(buffer.byteLength)} (${error.message})`);
+      full.name = "QuotaExceededError";
+      throw full;
+    }
+    throw error;
+  }
+}
+
+export function snapshotDelete(key) {
+  return run("readwrite", (tx) => {
+    tx.objectStore(DATA).delete(key);
+    tx.objectStore(META).delete(key);
+  });
+}
+
+// Asks the browser not to evict our storage under pressure; resolves to whether it agreed.
+export async function persistStorage() {
+  try {
+    if (navigator.storage && navigator.storage.persist) return await navigator.storage.persist();
+  } catch (_) {
+    // not granted
+  }
+  return false;
+}

@@ -1,0 +1,187 @@
+// Glue between the Rust v86 engine (src/client/vm/v86.rs) and v86's libv86.js, which the
+// server serves from /vendor/v86/ (npm v86, BSD-2).
+//
+// v86 reports serial output one byte per event. Calling into wasm once per byte is slow, so
+// bytes are buffered here and handed over once per microtask (after the emulator's current
+// time slice), one Uint8Array per port.
+
+const scripts = new Map();
+
+// Loads a classic script once; resolves when `globalName` exists.
+export function loadScript(src, globalName) {
+  if (globalName && globalThis[globalName]) return Promise.resolve();
+  let pending = scripts.get(src);
+  if (!pending) {
+    pending = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.async = true;
+      script.onload = () => {
+        if (globalName && !globalThis[globalName]) {
+          reject(new Error(`${src} loaded but did not define ${globalName}`));
+        } else {
+          resolve();
+        }
+      };
+      script.onerror = () => {
+        scripts.delete(src);
+        script.remove();
+        reject(new Error(`could not load ${src}`));
+      };
+      document.head.appendChild(script);
+    });
+    scripts.set(src, pending);
+  }
+  return pending;
+}
+
+// GET `url` as text. Rejects with a readable message for network errors and non-2xx
+// answers (using the `error` field of a JSON body when there is one).
+export async function fetchText(url) {
+  let response;
+  try {
+    response = await fetch(url, { cache: "no-cache" });
+  } catch (error) {
+    throw new Error(`could not reach the server (${error.message})`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let detail = text.slice(0, 300);
+    try {
+      const body = JSON.parse(text);
+      if (body && typeof body.error === "string") detail = body.error;
+    } catch (_) {
+      // not JSON: keep the text
+    }
+    throw new Error(`${url} answered ${response.status}: ${detail}`);
+  }
+  return text;
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function nowMs() {
+  return performance.now();
+}
+
+// One emulator. Callbacks: onSerial(port, Uint8Array), onProgress(fileName, loaded, total),
+// onEvent(name, detail) for emulator-loaded/-ready/-started/-stopped and download-error.
+export class V86Machine {
+  constructor(optionsJson, initialState, onSerial, onProgress, onEvent) {
+    if (typeof globalThis.V86 !== "function") throw new Error("libv86.js is not loaded");
+    const options = JSON.parse(optionsJson);
+    if (initialState) options.initial_state = { buffer: initialState };
+    this.onSerial = onSerial;
+    this.buffers = [[], [], [], []];
+    this.flushQueued = false;
+    this.destroyed = false;
+    const emulator = new globalThis.V86(options);
+    this.emulator = emulator;
+    for (let port = 0; port < 2; port++) {
+      emulator.add_listener(`serial${port}-output-byte`, (byte) => this.push(port, byte));
+    }
+    emulator.add_listener("download-progress", (e) =>
+      onProgress(String(e.file_name || ""), Number(e.loaded) || 0, Number(e.total) || 0),
+    );
+    emulator.add_listener("download-error", (e) => onEvent("download-error", String(e.file_name || "")));
+    for (const name of ["emulator-loaded", "emulator-ready", "emulator-started", "emulator-stopped"]) {
+      emulator.add_listener(name, () => onEvent(name, ""));
+    }
+  }
+
+  push(port, byte) {
+    this.buffers[port].push(byte);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  flush() {
+    this.flushQueued = false;
+    if (this.destroyed) return;
+    for (let port = 0; port < this.buffers.length; port++) {
+      const bytes = this.buffers[port];
+      if (bytes.length) {
+        this.buffers[port] = [];
+        this.onSerial(port, Uint8Array.from(bytes));
+      }
+    }
+  }
+
+  send(port, bytes) {
+    if (!this.destroyed) this.emulator.serial_send_bytes(port, bytes);
+  }
+
+  isRunning() {
+    return !this.destroyed && this.emulator.is_running();
+  }
+
+  async saveState() {
+    return await this.emulator.save_state();
+  }
+
+  async stop() {
+    await this.emulator.stop();
+  }
+
+  async run() {
+    await this.emulator.run();
+  }
+
+  // 9p: the guest mounts tag host9p at /mnt/host; paths here are relative to it.
+  async createFile(path, bytes) {
+    await this.emulator.create_file(path, bytes);
+  }
+
+  async readFile(path) {
+    return await this.emulator.read_file(path);
+  }
+
+  // Page -> guest TCP through v86's fetch network adapter. onEvent(kind, bytes|null) with
+  // kind "connect", "data" or "close".
+  connect(port, onEvent) {
+    const adapter = this.emulator.network_adapter;
+    if (!adapter || typeof adapter.connect !== "function") {
+      throw new Error("this machine has no page-to-guest network (net_device relay_url fetch)");
+    }
+    const connection = adapter.connect(port);
+    let closed = false;
+    const close = () => {
+      if (!closed) {
+        closed = true;
+        onEvent("close", null);
+      }
+    };
+    connection.on("connect", () => onEvent("connect", null));
+    connection.on("data", (data) => onEvent("data", new Uint8Array(data)));
+    connection.on("close", close);
+    connection.on("shutdown", close);
+    return connection;
+  }
+
+  async destroy() {
+    this.destroyed = true;
+    try {
+      await this.emulator.destroy();
+    } catch (error) {
+      console.warn("v86 destroy:", error);
+    }
+  }
+}
+
+export function connectionWrite(connection, bytes) {
+  connection.write(bytes);
+}
+
+export function connectionClose(connection) {
+  connection.close();
+}
+
+// Sets or deletes a property of window (the test hook window.webvm).
+export function setGlobal(name, value) {
+  if (value === undefined || value === null) delete globalThis[name];
+  else globalThis[name] = value;
+}

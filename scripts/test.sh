@@ -25,7 +25,14 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (ssr)" cargo clippy --features ssr --all-targets -- -D warnings
 stage "clippy (hydrate)" cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 stage "purity of model/ and domain/" scripts/check-purity.sh
-stage "cargo test" cargo test --features ssr
+# Unit tests check the embedded defaults, so the server's configuration variables that
+# setup.sh exports for the end-to-end stage are left out of this stage.
+unit_tests() {
+  env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
+    cargo test --features ssr
+}
+stage "cargo test" unit_tests
 stage "release build" cargo leptos build --release
 stage "fill package repository" "$WEBVM_SERVER_BIN" fill-packages
 e2e() { (cd end2end && npx playwright test); }

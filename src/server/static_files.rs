@@ -190,15 +190,7 @@ async fn guest_file(
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"{}\"", entry.sha256);
-    let matches_etag = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
-        });
+    let matches_etag = if_none_match(request.headers(), &etag);
     let mut response = if matches_etag {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -230,6 +222,18 @@ async fn v86_file(
         HeaderValue::from_static("public, max-age=3600"),
     );
     response
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or `*`): the client's copy is current.
+pub fn if_none_match(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        })
 }
 
 /// Serves one file with Range, HEAD and Last-Modified support from tower-http.

@@ -79,14 +79,7 @@ async fn package_file(
     }
     let etag = format!("\"{}\"", indexed.sha256);
     let headers = request.headers();
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
-        });
+    let not_modified = crate::server::static_files::if_none_match(headers, &etag);
     // If-Range: a Range applies only while the client's ETag is the current one.
     let range_still_valid = headers
         .get(header::IF_RANGE)

@@ -4,12 +4,12 @@
 //! with Range, a strong ETag and no way out of the package directory.
 #![cfg(feature = "ssr")]
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use webvm_appserver::server::build_router;
 use webvm_appserver::server::config::Config;
 use webvm_appserver::server::packages::deb::{Compression, DebBuilder};
 use webvm_appserver::server::packages::fixture::{genuine_deb, tampered_deb, TAMPERED_DEMO_FILE};
@@ -45,18 +45,9 @@ fn prepare(catalog: Option<&str>, debs: &[(String, Vec<u8>)]) -> (Config, tempfi
 }
 
 async fn start(config: Config, root: tempfile::TempDir) -> TestServer {
-    let router = build_router(&config).await.expect("router builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service())
-            .await
-            .expect("serve");
-    });
+    let base = common::serve_on_loopback(&config).await;
     TestServer {
-        base: format!("http://{addr}"),
+        base,
         config,
         _root: root,
     }

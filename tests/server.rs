@@ -1,7 +1,7 @@
 //! Integration tests: the real router on a temporary SQLite file, called over HTTP.
 #![cfg(feature = "ssr")]
 
-use std::net::SocketAddr;
+mod common;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -10,7 +10,7 @@ use webvm_appserver::model::{
 };
 use webvm_appserver::server::config::Config;
 use webvm_appserver::server::storage::{StartupError, Storage, WorkspaceCredentials};
-use webvm_appserver::server::{build_router, serve, ServeError};
+use webvm_appserver::server::{serve, ServeError};
 
 /// A server running on a free loopback port with its own data directory.
 struct TestServer {
@@ -22,18 +22,9 @@ struct TestServer {
 async fn start_server() -> TestServer {
     let data = tempfile::tempdir().expect("temp dir");
     let config = Config::for_data_dir(data.path().join("data"));
-    let router = build_router(&config).await.expect("router builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service())
-            .await
-            .expect("serve");
-    });
+    let base = common::serve_on_loopback(&config).await;
     TestServer {
-        base: format!("http://{addr}"),
+        base,
         config,
         _data: data,
     }

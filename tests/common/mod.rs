@@ -1,0 +1,19 @@
+//! Shared by the integration tests: serves the real router on a free loopback port.
+
+use webvm_appserver::server::build_router;
+use webvm_appserver::server::config::Config;
+
+/// Builds the full router for `config`, serves it on 127.0.0.1 and returns its base URL.
+pub async fn serve_on_loopback(config: &Config) -> String {
+    let router = build_router(config).await.expect("router builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service())
+            .await
+            .expect("serve");
+    });
+    format!("http://{addr}")
+}

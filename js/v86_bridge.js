@@ -58,6 +58,52 @@ export async function fetchText(url) {
   return text;
 }
 
+// Downloads a saved machine state (the server's boot snapshot) into one ArrayBuffer of
+// `expectedSize` bytes. The server sends it with Content-Encoding: gzip, so the bytes read here
+// are already unpacked; onProgress(loaded, expectedSize) follows them. Rejects when the
+// answer is not 2xx or its length differs from expectedSize.
+export async function fetchState(url, expectedSize, onProgress) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`could not reach the server (${error.message})`);
+  }
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  if (!response.body) throw new Error("this browser can't stream downloads");
+  const bytes = new Uint8Array(expectedSize);
+  const reader = response.body.getReader();
+  let loaded = 0;
+  let reported = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.byteLength > expectedSize) {
+      await reader.cancel();
+      throw new Error(`it is larger than the ${expectedSize} bytes its record names`);
+    }
+    bytes.set(value, loaded);
+    loaded += value.byteLength;
+    if (loaded - reported >= 262144) {
+      reported = loaded;
+      onProgress(loaded, expectedSize);
+    }
+  }
+  if (loaded !== expectedSize) {
+    throw new Error(`it has ${loaded} bytes, its record names ${expectedSize}`);
+  }
+  onProgress(loaded, expectedSize);
+  return bytes.buffer;
+}
+
+// SHA-256 of an ArrayBuffer as hex, or null where the browser offers no WebCrypto (pages
+// served over plain HTTP from a host other than localhost).
+export async function sha256Hex(buffer) {
+  if (!globalThis.crypto || !crypto.subtle) return null;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", buffer));
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,6 +7,8 @@ cd "$ROOT"
 # shellcheck source=scripts/setup.sh
 . scripts/setup.sh
 cargo leptos build --release
+# The boot snapshot first visits restore (instant when cached); without it the VM cold-boots.
+node scripts/build-boot-snapshot.mjs || echo "warning: building the boot snapshot failed; first visits cold-boot" >&2
 # Fill the package repository from Debian (instant when already filled). A failure is not fatal:
 # the server still starts and shows the affected runtimes as errors.
 "$WEBVM_SERVER_BIN" fill-packages || echo "warning: filling the package repository failed; see above" >&2

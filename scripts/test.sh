@@ -34,6 +34,9 @@ unit_tests() {
 }
 stage "cargo test" unit_tests
 stage "release build" cargo leptos build --release
+# The boot snapshot the VM tests restore: built once per image, v86 version and machine
+# options (skipped in a second when cached next to the image).
+stage "boot snapshot" node scripts/build-boot-snapshot.mjs
 stage "fill package repository" "$WEBVM_SERVER_BIN" fill-packages
 e2e() { (cd end2end && npx playwright test); }
 stage "end-to-end (Playwright)" e2e

@@ -9,6 +9,7 @@
 //! await webvm.pushFile("/root/a.txt", "text or Uint8Array"); await webvm.pullFile(path)
 //! await webvm.tcpRequest(8080, "GET / HTTP/1.0\r\n\r\n", 5000)   // page → guest TCP
 //! webvm.state(); webvm.status(); webvm.info(); webvm.consoleText()
+//!   // info().source: "cold" | "hibernation" | "boot-snapshot"
 //! await webvm.settled(ms); webvm.boot(); webvm.hibernate(); webvm.resume(); webvm.restart()
 //! ```
 
@@ -241,6 +242,7 @@ pub fn install(controller: VmController) {
             "notice": view.notice,
             "bootMs": view.boot_ms,
             "restored": view.restored,
+            "source": view.source.map(|source| source.key()),
             "saved": view.saved.as_ref().map(|saved| json!({ "savedAt": saved.saved_at, "size": saved.size })),
             "lastHibernateMs": view.last_hibernate.map(|(ms, _)| ms),
             "lastHibernateBytes": view.last_hibernate.map(|(_, bytes)| bytes),

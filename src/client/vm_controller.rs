@@ -5,8 +5,11 @@
 //! State flow (every change goes through `domain::lifecycle`'s `WebVMState` transitions):
 //!
 //! ```text
-//! page load ── saved snapshot fits? ──yes──▶ loading ─────────────▶ ready   (restore)
-//!          └─no (reason logged)────────────▶ loading ─▶ booting ─▶ ready   (cold boot)
+//! page load ── hibernation snapshot in this browser fits? ─yes─▶ loading ─▶ ready (restore)
+//!          ├─ else the server's boot snapshot fits? ────yes─▶ loading ─▶ ready (download,
+//!          │                                                              verify, restore)
+//!          └─ else (each reason logged and shown) ─────────▶ loading ─▶ booting ─▶ ready
+//!             a restore that fails falls through to the next source, with a notice
 //! ready ── Hibernate ─▶ hibernating  (paused, saved to IndexedDB)  ── Resume ─▶ ready
 //!             └ storage full / save failed ─▶ ready again, message shown
 //! any failure ─▶ error (message) ── Retry / Boot ─▶ loading …
@@ -27,6 +30,37 @@ pub const MONITOR_INTERVAL_MS: u64 = 5_000;
 /// Heartbeats in a row that may fail before the VM counts as failed.
 pub const MAX_MISSED_HEARTBEATS: u32 = 3;
 
+/// Where the running (or starting) VM comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmSource {
+    /// Booted from the image.
+    Cold,
+    /// Restored from this browser's hibernation snapshot.
+    Hibernation,
+    /// Restored from the server's boot snapshot (saved right after a cold boot).
+    BootSnapshot,
+}
+
+impl VmSource {
+    /// The name scripts see (`window.webvm.info().source`, `data-source`).
+    pub fn key(self) -> &'static str {
+        match self {
+            VmSource::Cold => "cold",
+            VmSource::Hibernation => "hibernation",
+            VmSource::BootSnapshot => "boot-snapshot",
+        }
+    }
+
+    /// What was restored, for people (`None` for a cold boot).
+    pub fn snapshot_name(self) -> Option<&'static str> {
+        match self {
+            VmSource::Cold => None,
+            VmSource::Hibernation => Some("the saved VM state"),
+            VmSource::BootSnapshot => Some("the server's boot snapshot"),
+        }
+    }
+}
+
 /// What the panel shows besides [`WebVMStatus`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VmView {
@@ -44,6 +78,9 @@ pub struct VmView {
     pub boot_ms: Option<u64>,
     /// The VM came from a saved state.
     pub restored: bool,
+    /// Where the VM comes from: while loading, the source being tried; once ready, the one
+    /// that worked.
+    pub source: Option<VmSource>,
     /// The saved hibernation state, if any.
     pub saved: Option<SavedState>,
     /// The last hibernate: time to save and store, size.
@@ -140,14 +177,14 @@ mod runtime {
     use leptos::logging::warn;
     use leptos::prelude::*;
 
-    use super::{SavedState, VmController, MAX_MISSED_HEARTBEATS, MONITOR_INTERVAL_MS};
+    use super::{SavedState, VmController, VmSource, MAX_MISSED_HEARTBEATS, MONITOR_INTERVAL_MS};
     use crate::client::settings;
     use crate::client::snapshot_store;
     use crate::client::vm::bridge;
     use crate::client::vm::cheerpx::{CheerpXEngine, CheerpXSettings};
     use crate::client::vm::image::{
-        snapshot_mismatch, GuestManifest, SnapshotMeta, V86Settings, MANIFEST_URL,
-        SNAPSHOT_SCHEMA_VERSION, V86_VERSION,
+        snapshot_mismatch, BootSnapshotChoice, BootSnapshotEntry, GuestManifest, SnapshotMeta,
+        V86Settings, MANIFEST_URL, SNAPSHOT_SCHEMA_VERSION, V86_VERSION,
     };
     use crate::client::vm::v86::V86Engine;
     use crate::client::vm::{
@@ -159,6 +196,27 @@ mod runtime {
 
     /// Console output kept for terminals that open later and for `consoleText()`.
     const CONSOLE_BACKLOG: usize = 256 * 1024;
+    /// Share of the progress bar the boot snapshot's download takes (the emulator's own
+    /// files take the rest).
+    const DOWNLOAD_SHARE: u8 = 85;
+    const MIB: f64 = 1_048_576.0;
+
+    /// One way to start the VM; [`VmController::run_boot`] tries a list of them in order.
+    enum BootSource {
+        Cold,
+        Hibernation(Snapshot),
+        BootSnapshot(BootSnapshotEntry),
+    }
+
+    impl BootSource {
+        fn kind(&self) -> VmSource {
+            match self {
+                BootSource::Cold => VmSource::Cold,
+                BootSource::Hibernation(_) => VmSource::Hibernation,
+                BootSource::BootSnapshot(_) => VmSource::BootSnapshot,
+            }
+        }
+    }
 
     type ConsoleListener = Rc<dyn Fn(&[u8])>;
 
@@ -255,7 +313,11 @@ mod runtime {
 
     /// A message for people: first letter capitalised.
     fn sentence(error: &VmError) -> String {
-        let text = error.to_string();
+        capitalized(&error.to_string())
+    }
+
+    /// `text` with its first letter capitalised.
+    fn capitalized(text: &str) -> String {
         let mut chars = text.chars();
         match chars.next() {
             Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -275,6 +337,27 @@ mod runtime {
                     cache_id: defaults.cache_id,
                 }))
             }
+        }
+    }
+
+    /// The record stored next to a snapshot of `engine`'s machine.
+    fn snapshot_meta(
+        runtime: &Runtime,
+        engine: &dyn VmEngine,
+        snapshot: &Snapshot,
+    ) -> SnapshotMeta {
+        SnapshotMeta {
+            schema_version: SNAPSHOT_SCHEMA_VERSION,
+            engine: engine.kind().key().to_string(),
+            image_hash: runtime.image_hash.borrow().clone(),
+            v86_version: V86_VERSION.to_string(),
+            memory_mb: runtime.settings.memory_mb,
+            saved_at: Utc::now(),
+            size: snapshot.size,
+            agent_instance: snapshot
+                .agent_instance
+                .clone()
+                .or_else(|| runtime.agent_instance.borrow().clone()),
         }
     }
 
@@ -343,15 +426,16 @@ mod runtime {
             });
         }
 
-        /// Cold boot (the Boot button).
+        /// Cold boot (the Boot button): always from the image.
         pub fn boot(&self) {
             let controller = *self;
             self.spawn(async move {
-                controller.run_boot(None).await;
+                controller.run_boot(vec![BootSource::Cold]).await;
             });
         }
 
-        /// After an error: resume the saved state if it fits, else boot cold.
+        /// After an error: resume the saved state if it fits, else the server's boot
+        /// snapshot, else boot cold.
         pub fn retry(&self) {
             let controller = *self;
             self.spawn(async move { controller.resume_saved_or_boot(true).await });
@@ -369,11 +453,11 @@ mod runtime {
             self.spawn(async move { controller.run_resume().await });
         }
 
-        /// Stops the VM and boots it again from the image.
+        /// Stops the VM and boots it again from the image (a real cold boot).
         pub fn restart(&self) {
             let controller = *self;
             self.spawn(async move {
-                controller.run_boot(None).await;
+                controller.run_boot(vec![BootSource::Cold]).await;
             });
         }
 
@@ -527,7 +611,7 @@ mod runtime {
 
         /// The saved snapshot if one exists and fits the server's current image. A snapshot
         /// that can't fit any more is deleted, with the reason logged and shown.
-        async fn fitting_snapshot(&self) -> Option<Snapshot> {
+        async fn fitting_snapshot(&self, manifest: Option<&GuestManifest>) -> Option<Snapshot> {
             let runtime = self.runtime()?;
             let meta = match snapshot_store::load_meta().await {
                 Ok(Some(meta)) => meta,
@@ -545,7 +629,7 @@ mod runtime {
                 })
             });
             // Without a manifest the cold boot reports the problem.
-            let manifest = self.fetch_manifest().await.ok()?;
+            let manifest = manifest?;
             if let Some(reason) = snapshot_mismatch(&meta, &manifest.hash, &runtime.settings) {
                 self.notice(format!(
                     "The saved VM state was ignored and the VM boots fresh: {reason}."
@@ -563,29 +647,58 @@ mod runtime {
             }
         }
 
-        async fn resume_saved_or_boot(&self, cold_boot: bool) {
-            if settings::engine().capabilities().hibernate {
-                if let Some(snapshot) = self.fitting_snapshot().await {
-                    if self.run_boot(Some(snapshot)).await {
-                        return;
-                    }
-                    let reason = self
-                        .status
-                        .try_with_untracked(|status| status.error_message.clone())
-                        .flatten()
-                        .unwrap_or_default();
-                    self.notice(format!(
-                        "The saved VM state could not be restored ({reason}); booting fresh."
-                    ));
+        /// The server's boot snapshot if it fits this page's machine; why not is logged and
+        /// shown.
+        fn fitting_boot_snapshot(&self, manifest: &GuestManifest) -> Option<BootSnapshotEntry> {
+            let runtime = self.runtime()?;
+            match manifest.boot_snapshot(&runtime.settings) {
+                BootSnapshotChoice::Fits(entry) => Some(entry),
+                BootSnapshotChoice::None => {
+                    leptos::logging::log!(
+                        "VM: the server has no boot snapshot of image {}; booting cold",
+                        manifest.hash
+                    );
+                    None
                 }
-            }
-            if cold_boot {
-                self.run_boot(None).await;
+                BootSnapshotChoice::Unfit(reason) => {
+                    self.notice(format!(
+                        "The server's boot snapshot was ignored and the VM boots fresh (about a minute): {reason}."
+                    ));
+                    None
+                }
             }
         }
 
-        /// Boots (or restores `snapshot`); true when the VM became ready.
-        async fn run_boot(&self, snapshot: Option<Snapshot>) -> bool {
+        /// Page load (and Retry): this browser's hibernation snapshot if it fits, else the
+        /// server's boot snapshot if it fits, else (when `cold_boot`) a cold boot. A restore
+        /// that fails falls through to the next of these.
+        async fn resume_saved_or_boot(&self, cold_boot: bool) {
+            let mut plan = Vec::new();
+            if settings::engine().capabilities().hibernate {
+                let manifest = self.fetch_manifest().await.ok();
+                if let Some(snapshot) = self.fitting_snapshot(manifest.as_ref()).await {
+                    plan.push(BootSource::Hibernation(snapshot));
+                }
+                if cold_boot {
+                    if let Some(entry) = manifest
+                        .as_ref()
+                        .and_then(|manifest| self.fitting_boot_snapshot(manifest))
+                    {
+                        plan.push(BootSource::BootSnapshot(entry));
+                    }
+                }
+            }
+            if cold_boot {
+                plan.push(BootSource::Cold);
+            }
+            if !plan.is_empty() {
+                self.run_boot(plan).await;
+            }
+        }
+
+        /// Starts the VM from the first source of `plan` that works; each failure but the
+        /// last is a notice, the last one puts the VM in error. True when the VM became ready.
+        async fn run_boot(&self, plan: Vec<BootSource>) -> bool {
             let Some(runtime) = self.runtime() else {
                 return false;
             };
@@ -600,8 +713,50 @@ mod runtime {
             if !self.set_state(WebVMState::Loading) {
                 return false;
             }
+            let mut plan = plan.into_iter().peekable();
+            while let Some(source) = plan.next() {
+                let kind = source.kind();
+                let result = self.boot_attempt(&runtime, generation, source).await;
+                if runtime.generation.get() != generation {
+                    return false; // superseded by a restart
+                }
+                let error = match result {
+                    Ok((engine, report)) => {
+                        self.on_ready(&runtime, generation, engine, report, kind);
+                        return true;
+                    }
+                    Err(error) => error,
+                };
+                runtime.engine.borrow_mut().take();
+                match (kind.snapshot_name(), plan.peek()) {
+                    (Some(what), Some(next)) => {
+                        let then = match next.kind() {
+                            VmSource::Cold => "booting fresh (about a minute)",
+                            VmSource::BootSnapshot => "using the server's boot snapshot",
+                            VmSource::Hibernation => "trying the saved VM state",
+                        };
+                        self.notice(capitalized(&format!(
+                            "{what} could not be restored ({error}); {then}."
+                        )));
+                    }
+                    _ => {
+                        self.fail(sentence(&error));
+                        return false;
+                    }
+                }
+            }
+            false
+        }
+
+        /// One start of the VM from `source`: the engine and its report, or why not.
+        async fn boot_attempt(
+            &self,
+            runtime: &Rc<Runtime>,
+            generation: u64,
+            source: BootSource,
+        ) -> Result<(Rc<dyn VmEngine>, crate::client::vm::BootReport), VmError> {
             let kind = settings::engine();
-            let restoring = snapshot.is_some();
+            let from = source.kind();
             self.status.try_update(|status| {
                 status.load_progress = 0;
                 status.boot_time = None;
@@ -611,14 +766,15 @@ mod runtime {
             self.view.try_update(|view| {
                 view.engine = kind;
                 view.capabilities = kind.capabilities();
-                view.detail = if restoring {
-                    "Restoring the saved VM".into()
-                } else {
-                    "Starting".into()
+                view.detail = match from {
+                    VmSource::Cold => "Starting".into(),
+                    VmSource::Hibernation => "Restoring the saved VM".into(),
+                    VmSource::BootSnapshot => "Fetching a ready-booted VM from the server".into(),
                 };
                 view.busy = None;
                 view.boot_ms = None;
                 view.restored = false;
+                view.source = Some(from);
                 view.boot_started_ms = Some(now_ms());
             });
             if !runtime.console.text().is_empty() {
@@ -626,67 +782,209 @@ mod runtime {
                     .console
                     .push(b"\r\n\x1b[2m--- the VM starts again ---\x1b[0m\r\n");
             }
+            let (snapshot, progress_base) = match source {
+                BootSource::Cold => (None, 0),
+                BootSource::Hibernation(snapshot) => (Some(snapshot), 0),
+                BootSource::BootSnapshot(entry) => (
+                    Some(self.download_boot_snapshot(generation, &entry).await?),
+                    DOWNLOAD_SHARE,
+                ),
+            };
+            if runtime.generation.get() != generation {
+                return Err(VmError::NotRunning(" (superseded by a restart)".into()));
+            }
             let engine = create_engine(kind, &runtime.settings);
             *runtime.engine.borrow_mut() = Some(engine.clone());
             let controller = *self;
-            let on_progress =
-                Rc::new(move |progress: BootProgress| controller.on_progress(generation, progress));
+            let on_progress = Rc::new(move |progress: BootProgress| {
+                controller.on_progress(generation, progress_base, progress)
+            });
             let console_runtime = runtime.clone();
             let on_console = Rc::new(move |bytes: &[u8]| console_runtime.console.push(bytes));
-            let result = engine
+            let report = engine
                 .boot(BootRequest {
                     snapshot,
                     on_progress,
                     on_console,
                 })
-                .await;
-            if runtime.generation.get() != generation {
-                return false; // superseded by a restart
-            }
-            match result {
-                Ok(report) => {
-                    *runtime.image_hash.borrow_mut() = report.image_hash.clone();
-                    *runtime.agent_instance.borrow_mut() = Some(report.agent_instance.clone());
-                    self.status.try_update(|status| status.load_progress = 100);
-                    self.set_state(WebVMState::Ready);
-                    let now = Utc::now();
-                    self.status.try_update(|status| {
-                        status.boot_time = Some(now);
-                        status.last_heartbeat = Some(now);
-                    });
-                    self.view.try_update(|view| {
-                        view.boot_ms = Some(report.duration_ms);
-                        view.restored = report.restored;
-                        view.detail = if report.restored {
-                            format!("Restored in {:.1} s", report.duration_ms as f64 / 1000.0)
-                        } else {
-                            format!("Booted in {:.0} s", report.duration_ms as f64 / 1000.0)
-                        };
-                    });
-                    leptos::logging::log!(
-                        "VM ready: {} in {} ms",
-                        if report.restored {
-                            "restored"
-                        } else {
-                            "cold boot"
-                        },
-                        report.duration_ms
-                    );
-                    if let Some((cols, rows)) = runtime.console_size.get() {
-                        engine.console_resize(cols, rows);
-                    }
-                    self.monitor(generation);
-                    true
-                }
-                Err(error) => {
-                    runtime.engine.borrow_mut().take();
-                    self.fail(sentence(&error));
-                    false
-                }
-            }
+                .await?;
+            Ok((engine, report))
         }
 
-        fn on_progress(&self, generation: u64, progress: BootProgress) {
+        /// Downloads the server's boot snapshot (progress in the first [`DOWNLOAD_SHARE`] %)
+        /// and checks it against its SHA-256.
+        async fn download_boot_snapshot(
+            &self,
+            generation: u64,
+            entry: &BootSnapshotEntry,
+        ) -> Result<Snapshot, VmError> {
+            use wasm_bindgen::prelude::Closure;
+            use wasm_bindgen::JsCast;
+
+            let controller = *self;
+            let on_progress =
+                Closure::<dyn FnMut(f64, f64)>::new(move |loaded: f64, total: f64| {
+                    let current = controller
+                        .runtime()
+                        .is_some_and(|runtime| runtime.generation.get() == generation);
+                    if !current || total <= 0.0 {
+                        return;
+                    }
+                    let percent = ((loaded / total) * f64::from(DOWNLOAD_SHARE))
+                        .clamp(0.0, f64::from(DOWNLOAD_SHARE))
+                        as u8;
+                    controller
+                        .status
+                        .try_update(|status| status.load_progress = percent);
+                    controller.view.try_update(|view| {
+                        view.detail = format!(
+                            "Downloading a ready-booted VM: {:.0} of {:.0} MB",
+                            loaded / MIB,
+                            total / MIB
+                        )
+                    });
+                });
+            let started = now_ms();
+            let buffer = bridge::fetch_state(&entry.url, entry.size as f64, &on_progress)
+                .await
+                .map_err(|error| {
+                    VmError::Load(format!(
+                        "downloading it failed: {}",
+                        bridge::js_message(&error)
+                    ))
+                })?;
+            let buffer = buffer
+                .dyn_into::<js_sys::ArrayBuffer>()
+                .map_err(|_| VmError::Load("the download gave no bytes".into()))?;
+            let downloaded_ms = (now_ms() - started).max(0.0) as u64;
+            self.view
+                .try_update(|view| view.detail = "Checking the ready-booted VM".into());
+            match bridge::sha256_hex(&buffer).await {
+                Ok(digest) => match digest.as_string() {
+                    Some(digest) if digest.eq_ignore_ascii_case(&entry.sha256) => {}
+                    Some(digest) => {
+                        return Err(VmError::Load(format!(
+                            "it is corrupt: its SHA-256 is {digest}, its record says {}",
+                            entry.sha256
+                        )))
+                    }
+                    None => leptos::logging::log!(
+                        "VM: no WebCrypto here (plain HTTP?), so the boot snapshot is not verified"
+                    ),
+                },
+                Err(error) => warn!(
+                    "VM: the boot snapshot could not be verified: {}",
+                    bridge::js_message(&error)
+                ),
+            }
+            leptos::logging::log!(
+                "VM boot snapshot: {} bytes downloaded in {downloaded_ms} ms, checked in {} ms",
+                entry.size,
+                ((now_ms() - started).max(0.0) as u64).saturating_sub(downloaded_ms)
+            );
+            Ok(Snapshot {
+                size: u64::from(buffer.byte_length()),
+                agent_instance: entry.agent_instance.clone(),
+                buffer,
+            })
+        }
+
+        /// The VM is up: record how it came, start the monitor.
+        fn on_ready(
+            &self,
+            runtime: &Rc<Runtime>,
+            generation: u64,
+            engine: Rc<dyn VmEngine>,
+            report: crate::client::vm::BootReport,
+            source: VmSource,
+        ) {
+            *runtime.image_hash.borrow_mut() = report.image_hash.clone();
+            *runtime.agent_instance.borrow_mut() = Some(report.agent_instance.clone());
+            self.status.try_update(|status| status.load_progress = 100);
+            self.set_state(WebVMState::Ready);
+            let now = Utc::now();
+            self.status.try_update(|status| {
+                status.boot_time = Some(now);
+                status.last_heartbeat = Some(now);
+            });
+            // From the start of this attempt: for the boot snapshot, download and restore.
+            let duration_ms = self
+                .view
+                .try_with_untracked(|view| view.boot_started_ms)
+                .flatten()
+                .map_or(report.duration_ms, |started| {
+                    (now_ms() - started).max(0.0) as u64
+                });
+            let seconds = duration_ms as f64 / 1000.0;
+            self.view.try_update(|view| {
+                view.boot_ms = Some(duration_ms);
+                view.restored = report.restored;
+                view.source = Some(source);
+                view.detail = match source {
+                    VmSource::Cold => format!("Booted in {seconds:.0} s"),
+                    VmSource::Hibernation => format!("Restored in {seconds:.1} s"),
+                    VmSource::BootSnapshot => {
+                        format!("Started from the server's boot snapshot in {seconds:.1} s")
+                    }
+                };
+            });
+            leptos::logging::log!(
+                "VM ready: {} in {} ms",
+                match source {
+                    VmSource::Cold => "cold boot",
+                    VmSource::Hibernation => "restored",
+                    VmSource::BootSnapshot => "restored from the boot snapshot",
+                },
+                duration_ms
+            );
+            if let Some((cols, rows)) = runtime.console_size.get() {
+                engine.console_resize(cols, rows);
+            }
+            if report.restored {
+                Self::refresh_restored_guest(engine, source);
+            }
+            self.monitor(generation);
+        }
+
+        /// A restored guest's clock stands where it was saved: set it to now. A guest from
+        /// the server's boot snapshot also shares its random pool with every other visitor:
+        /// mix fresh bytes from the browser into it. Best effort.
+        fn refresh_restored_guest(engine: Rc<dyn VmEngine>, source: VmSource) {
+            let seconds = (js_sys::Date::now() / 1000.0) as u64;
+            let entropy = if source == VmSource::BootSnapshot {
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                )
+            } else {
+                String::new()
+            };
+            wasm_bindgen_futures::spawn_local(async move {
+                let mut command = ExecCommand::new(
+                    "sh",
+                    [
+                        "-c".to_string(),
+                        r#"date -u -s "@$0" >/dev/null && { [ -z "$1" ] || printf %s "$1" > /dev/urandom; }"#
+                            .to_string(),
+                        seconds.to_string(),
+                        entropy,
+                    ],
+                );
+                command.timeout_ms = Some(10_000);
+                match engine.exec(command).await {
+                    Ok(result) if result.status.success() => {}
+                    Ok(result) => warn!(
+                        "VM: could not set the restored guest's clock: {}",
+                        String::from_utf8_lossy(&result.stderr).trim()
+                    ),
+                    Err(error) => warn!("VM: could not set the restored guest's clock: {error}"),
+                }
+            });
+        }
+
+        /// Engine progress; its loading percentage fills the bar from `base` % on.
+        fn on_progress(&self, generation: u64, base: u8, progress: BootProgress) {
             let current = self
                 .runtime()
                 .is_some_and(|runtime| runtime.generation.get() == generation);
@@ -695,8 +993,10 @@ mod runtime {
             }
             match progress {
                 BootProgress::Loading { percent, detail } => {
+                    let base = u32::from(base.min(99));
+                    let scaled = base + u32::from(percent.min(100)) * (100 - base) / 100;
                     self.status
-                        .try_update(|status| status.load_progress = percent.min(100));
+                        .try_update(|status| status.load_progress = scaled.min(99) as u8);
                     self.view.try_update(|view| view.detail = detail);
                 }
                 BootProgress::Booting { detail } => {
@@ -806,19 +1106,7 @@ mod runtime {
                     return;
                 }
             };
-            let meta = SnapshotMeta {
-                schema_version: SNAPSHOT_SCHEMA_VERSION,
-                engine: engine.kind().key().to_string(),
-                image_hash: runtime.image_hash.borrow().clone(),
-                v86_version: V86_VERSION.to_string(),
-                memory_mb: runtime.settings.memory_mb,
-                saved_at: Utc::now(),
-                size: snapshot.size,
-                agent_instance: snapshot
-                    .agent_instance
-                    .clone()
-                    .or_else(|| runtime.agent_instance.borrow().clone()),
-            };
+            let meta = snapshot_meta(&runtime, engine.as_ref(), &snapshot);
             match snapshot_store::save(&meta, &snapshot).await {
                 Ok(()) => {
                     let took = (now_ms() - started).max(0.0) as u64;
@@ -847,6 +1135,35 @@ mod runtime {
                         .await
                 }
             }
+        }
+
+        /// Saves the running VM into this browser (as hibernate does) and lets it run on, so
+        /// that a reload resumes from here: called after a package install or removal.
+        /// Returns the snapshot's size. The VM stays `ready` throughout.
+        pub async fn checkpoint(&self) -> Result<u64, VmError> {
+            let runtime = self
+                .runtime()
+                .ok_or_else(|| VmError::NotRunning(String::new()))?;
+            let engine = self.ready_engine()?;
+            if !engine.capabilities().hibernate {
+                return Err(VmError::Unsupported {
+                    engine: engine.kind().label(),
+                    what: "save its state",
+                });
+            }
+            let saved = engine.hibernate().await;
+            let resumed = engine.resume().await;
+            let snapshot = saved?;
+            resumed?;
+            let meta = snapshot_meta(&runtime, engine.as_ref(), &snapshot);
+            snapshot_store::save(&meta, &snapshot).await?;
+            self.view.try_update(|view| {
+                view.saved = Some(SavedState {
+                    saved_at: meta.saved_at,
+                    size: meta.size,
+                })
+            });
+            Ok(snapshot.size)
         }
 
         /// After a failed hibernate: the VM runs on, and the user learns why.
@@ -898,9 +1215,10 @@ mod runtime {
                     }
                 }
                 (WebVMState::Unloaded | WebVMState::Error, _) => {
-                    match self.fitting_snapshot().await {
+                    let manifest = self.fetch_manifest().await.ok();
+                    match self.fitting_snapshot(manifest.as_ref()).await {
                         Some(snapshot) => {
-                            self.run_boot(Some(snapshot)).await;
+                            self.run_boot(vec![BootSource::Hibernation(snapshot)]).await;
                         }
                         None => self.notice("There is no saved VM state to resume."),
                     }

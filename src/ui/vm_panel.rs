@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 use crate::client::settings;
 use crate::client::vm::EngineKind;
-use crate::client::vm_controller::VmController;
+use crate::client::vm_controller::{VmController, VmSource};
 use crate::model::WebVMState;
 use crate::ui::components::StatusBadge;
 use crate::ui::format::{megabytes, wire_name};
@@ -90,7 +90,11 @@ pub fn VmPanel() -> impl IntoView {
         } else {
             format!(" — {detail}")
         };
+        let restoring = view.with(|v| v.source.is_some_and(|source| source != VmSource::Cold));
         match state() {
+            WebVMState::Loading if restoring => {
+                format!("Restoring a ready VM {}%{detail}", percent())
+            }
             WebVMState::Loading => format!("Loading {}%{detail}", percent()),
             WebVMState::Booting => {
                 let seconds = elapsed().map(|s| format!(" {s} s,")).unwrap_or_default();
@@ -119,10 +123,15 @@ pub fn VmPanel() -> impl IntoView {
     };
     let boot_fact = move || {
         let (booted, _) = times();
-        let took = view.with(|v| v.boot_ms.map(|ms| (ms, v.restored)));
+        let took = view.with(|v| v.boot_ms.map(|ms| (ms, v.source)));
         match (booted, took) {
-            (Some(at), Some((ms, true))) => format!("{at} (restored in {})", seconds(ms)),
-            (Some(at), Some((ms, false))) => format!("{at} (booted in {})", seconds(ms)),
+            (Some(at), Some((ms, Some(VmSource::BootSnapshot)))) => {
+                format!("{at} (from the server's boot snapshot in {})", seconds(ms))
+            }
+            (Some(at), Some((ms, Some(VmSource::Hibernation)))) => {
+                format!("{at} (restored in {})", seconds(ms))
+            }
+            (Some(at), Some((ms, _))) => format!("{at} (booted in {})", seconds(ms)),
             (Some(at), None) => at,
             _ => "—".to_string(),
         }
@@ -143,9 +152,15 @@ pub fn VmPanel() -> impl IntoView {
     let engine_label = move || view.with(|v| v.engine.label());
     let error_message = move || status.with(|s| s.error_message.clone());
     let notice = move || view.with(|v| v.notice.clone());
+    let source_name = move || view.with(|v| v.source.map(VmSource::key).unwrap_or(""));
 
     view! {
-        <section class="card vm-panel" aria-labelledby="vm-live-heading" data-state=state_name>
+        <section
+            class="card vm-panel"
+            aria-labelledby="vm-live-heading"
+            data-state=state_name
+            data-source=source_name
+        >
             <div class="card__header">
                 <h2 id="vm-live-heading">
                     "Linux VM " <span class="vm-panel__engine">"(" {engine_label} ")"</span>
@@ -315,9 +330,14 @@ pub fn EngineChoice() -> impl IntoView {
                 {EngineKind::ALL
                     .into_iter()
                     .map(|kind| {
+                        let label = if kind == EngineKind::default() {
+                            format!("{} (default)", kind.label())
+                        } else {
+                            format!("{} (optional)", kind.label())
+                        };
                         view! {
                             <option value=kind.key() selected=move || chosen.get() == kind>
-                                {kind.label()}
+                                {label}
                             </option>
                         }
                     })
@@ -326,18 +346,33 @@ pub fn EngineChoice() -> impl IntoView {
             <p class="muted" id="vm-engine-hint">
                 {move || {
                     let kind = chosen.get();
-                    let missing = kind.capabilities().missing();
-                    if missing.is_empty() {
-                        format!("{}: runs offline from this server; everything is available.", kind.label())
+                    if kind.capabilities().missing().is_empty() {
+                        format!("{} runs offline from this server; everything is available.", kind.label())
                     } else {
                         format!(
-                            "{}: loads from its vendor's site; not available: {}.",
-                            kind.label(),
-                            missing.join(", ")
+                            "{} loads from its vendor's site; what it can't do is unavailable while it runs the VM.",
+                            kind.label()
                         )
                     }
                 }}
             </p>
+            <dl class="facts engine-choice__capabilities">
+                {EngineKind::ALL
+                    .into_iter()
+                    .map(|kind| {
+                        let missing = kind.capabilities().missing();
+                        let text = if missing.is_empty() {
+                            "everything available".to_string()
+                        } else {
+                            format!("unavailable: {}", missing.join(", "))
+                        };
+                        view! {
+                            <dt>{kind.label()}</dt>
+                            <dd data-engine=kind.key()>{text}</dd>
+                        }
+                    })
+                    .collect_view()}
+            </dl>
             <p role="status">{move || message.get()}</p>
         </div>
     }

@@ -15,6 +15,19 @@ extern "C" {
     #[wasm_bindgen(js_name = fetchText, catch)]
     pub async fn fetch_text(url: &str) -> Result<JsValue, JsValue>;
 
+    /// Downloads a machine state of `expected_size` (unpacked) bytes into an `ArrayBuffer`;
+    /// `on_progress(loaded, total)` follows the download.
+    #[wasm_bindgen(js_name = fetchState, catch)]
+    pub async fn fetch_state(
+        url: &str,
+        expected_size: f64,
+        on_progress: &Closure<dyn FnMut(f64, f64)>,
+    ) -> Result<JsValue, JsValue>;
+
+    /// SHA-256 of an `ArrayBuffer`, hex; `null` without WebCrypto.
+    #[wasm_bindgen(js_name = sha256Hex, catch)]
+    pub async fn sha256_hex(buffer: &JsValue) -> Result<JsValue, JsValue>;
+
     #[wasm_bindgen(js_name = sleep)]
     async fn sleep_js(ms: f64) -> JsValue;
 

@@ -1,5 +1,6 @@
-//! The guest image as the page sees it: the manifest served at `/guest/manifest.json`, the
-//! v86 options built from it, download progress, and which saved snapshots still fit.
+//! The guest image as the page sees it: the manifest served at `/guest/manifest.json` (with
+//! the server's boot snapshot, when one was built), the v86 options built from it, download
+//! progress, and which saved snapshots still fit.
 //!
 //! Pure functions only, so they are tested natively.
 
@@ -54,6 +55,68 @@ pub struct GuestManifest {
     /// Printed on the console once the agent runs.
     #[serde(default)]
     pub ready_marker: Option<String>,
+    /// The server's boot snapshot of this image, unparsed: a malformed entry must not keep
+    /// the VM from cold-booting (see [`GuestManifest::boot_snapshot`]).
+    #[serde(default)]
+    pub boot_snapshot: Option<serde_json::Value>,
+}
+
+/// The server's boot snapshot as the manifest lists it: a v86 state saved once right after a
+/// cold boot of the image (`scripts/build-boot-snapshot.mjs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BootSnapshotEntry {
+    /// Where to download it (same origin, under `/guest/`).
+    pub url: String,
+    /// Its record's layout version (that of [`SnapshotMeta`]).
+    pub schema_version: u32,
+    /// Engine that made it.
+    pub engine: String,
+    /// The guest image it was made from.
+    pub image_hash: String,
+    /// The emulator build it was made with.
+    pub v86_version: String,
+    /// Guest RAM in MiB.
+    pub memory_mb: u32,
+    /// When it was saved.
+    pub saved_at: DateTime<Utc>,
+    /// Bytes of the state once unpacked.
+    pub size: u64,
+    /// SHA-256 of the unpacked state, hex.
+    pub sha256: String,
+    /// Bytes on the wire (gzip).
+    #[serde(default)]
+    pub encoded_size: u64,
+    /// The guest agent that ran in it.
+    #[serde(default)]
+    pub agent_instance: Option<String>,
+}
+
+impl BootSnapshotEntry {
+    /// The snapshot metadata it stands for, to check with [`snapshot_mismatch`].
+    pub fn meta(&self) -> SnapshotMeta {
+        SnapshotMeta {
+            schema_version: self.schema_version,
+            engine: self.engine.clone(),
+            image_hash: self.image_hash.clone(),
+            v86_version: self.v86_version.clone(),
+            memory_mb: self.memory_mb,
+            saved_at: self.saved_at,
+            size: self.size,
+            agent_instance: self.agent_instance.clone(),
+        }
+    }
+}
+
+/// What the page does with the server's boot snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootSnapshotChoice {
+    /// The server has none for this image.
+    None,
+    /// There is one, but it can't be restored here: why.
+    Unfit(String),
+    /// Restore it.
+    Fits(BootSnapshotEntry),
 }
 
 impl GuestManifest {
@@ -87,6 +150,37 @@ impl GuestManifest {
     /// Size of one of its files (0 if unlisted).
     pub fn size(&self, name: &str) -> u64 {
         self.files.get(name).map_or(0, |file| file.size)
+    }
+
+    /// Whether the server's boot snapshot can be restored into a machine with `settings`
+    /// (same checks as a hibernation snapshot, plus a same-origin URL and a SHA-256).
+    pub fn boot_snapshot(&self, settings: &V86Settings) -> BootSnapshotChoice {
+        let Some(value) = &self.boot_snapshot else {
+            return BootSnapshotChoice::None;
+        };
+        let entry: BootSnapshotEntry = match serde_json::from_value(value.clone()) {
+            Ok(entry) => entry,
+            Err(error) => {
+                return BootSnapshotChoice::Unfit(format!(
+                    "its manifest entry is not valid: {error}"
+                ))
+            }
+        };
+        if !entry.url.starts_with("/guest/") || entry.url.contains("..") {
+            return BootSnapshotChoice::Unfit(format!(
+                "its URL {} is not on this server",
+                entry.url
+            ));
+        }
+        let sha256_ok =
+            entry.sha256.len() == 64 && entry.sha256.bytes().all(|byte| byte.is_ascii_hexdigit());
+        if !sha256_ok {
+            return BootSnapshotChoice::Unfit("its manifest entry has no SHA-256".into());
+        }
+        match snapshot_mismatch(&entry.meta(), &self.hash, settings) {
+            Some(reason) => BootSnapshotChoice::Unfit(reason),
+            None => BootSnapshotChoice::Fits(entry),
+        }
     }
 }
 
@@ -307,6 +401,75 @@ mod tests {
             let error = GuestManifest::parse(text).unwrap_err();
             assert!(error.contains(problem), "{text}: {error}");
         }
+    }
+
+    fn with_boot_snapshot(entry: serde_json::Value) -> GuestManifest {
+        let mut manifest: serde_json::Value = serde_json::from_str(&manifest_json()).unwrap();
+        manifest["bootSnapshot"] = entry;
+        GuestManifest::parse(&manifest.to_string()).unwrap()
+    }
+
+    fn boot_snapshot_entry() -> serde_json::Value {
+        json!({
+            "url": "/guest/952a27d6f5f64305/boot-snapshot-v86-0.5.462-256m.bin.gz?sha256=ab",
+            "schemaVersion": SNAPSHOT_SCHEMA_VERSION,
+            "engine": "v86",
+            "imageHash": "952a27d6f5f64305",
+            "v86Version": V86_VERSION,
+            "memoryMb": 256,
+            "savedAt": "2026-01-01T00:00:00Z",
+            "size": 58_000_000u64,
+            "sha256": "ab".repeat(32),
+            "encodedSize": 22_000_000u64,
+            "agentInstance": "a1",
+            "file": "boot-snapshot-v86-0.5.462-256m.bin.gz",
+            "encoding": "gzip"
+        })
+    }
+
+    #[test]
+    fn the_boot_snapshot_is_used_only_when_it_fits() {
+        let settings = V86Settings::default();
+        let plain = GuestManifest::parse(&manifest_json()).unwrap();
+        assert_eq!(plain.boot_snapshot(&settings), BootSnapshotChoice::None);
+
+        let fits = with_boot_snapshot(boot_snapshot_entry()).boot_snapshot(&settings);
+        let BootSnapshotChoice::Fits(entry) = fits else {
+            panic!("{fits:?}")
+        };
+        assert_eq!(entry.size, 58_000_000);
+        assert_eq!(entry.meta().agent_instance.as_deref(), Some("a1"));
+
+        let changed = |field: &str, value: serde_json::Value| {
+            let mut entry = boot_snapshot_entry();
+            entry[field] = value;
+            with_boot_snapshot(entry).boot_snapshot(&settings)
+        };
+        let cases = [
+            ("imageHash", json!("0000"), "guest image 0000"),
+            ("v86Version", json!("0.5.1"), "v86 0.5.1"),
+            ("memoryMb", json!(512), "512 MiB"),
+            (
+                "url",
+                json!("https://elsewhere.example/x"),
+                "not on this server",
+            ),
+            ("url", json!("/guest/../etc"), "not on this server"),
+            ("sha256", json!("nope"), "SHA-256"),
+            ("size", json!("big"), "not valid"),
+        ];
+        for (field, value, reason) in cases {
+            match changed(field, value) {
+                BootSnapshotChoice::Unfit(got) => assert!(got.contains(reason), "{field}: {got}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        // A malformed entry never breaks the manifest itself.
+        let broken = with_boot_snapshot(json!("not an object"));
+        assert!(matches!(
+            broken.boot_snapshot(&settings),
+            BootSnapshotChoice::Unfit(_)
+        ));
     }
 
     #[test]

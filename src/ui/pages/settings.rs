@@ -1,4 +1,5 @@
-//! Settings: the workspace's application-server settings and facts about this server.
+//! Settings: the workspace's application-server settings, facts about this server, and the VM
+//! engine this browser uses.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -6,6 +7,7 @@ use leptos_meta::Title;
 use crate::api::{get_settings, SettingsView};
 use crate::model::ApplicationServerSettings;
 use crate::ui::components::{ErrorPanel, Loading, PageHeader};
+use crate::ui::vm_panel::EngineChoice;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -24,6 +26,13 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <section class="card settings-engine" aria-labelledby="settings-engine-heading">
+            <h2 id="settings-engine-heading">"VM engine"</h2>
+            <p class="muted">
+                "Which emulator runs Debian in this browser. v86 is the default; CheerpX is optional and off unless chosen here."
+            </p>
+            <EngineChoice />
+        </section>
     }
 }
 

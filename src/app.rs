@@ -36,6 +36,8 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     // The page's VM lives as long as the page, across client-side navigation.
     crate::client::vm_controller::VmController::provide();
+    // So are the runtime packages and their operations.
+    crate::client::packages::PackageManager::provide();
     // Marks the document once hydration has run, so tests (and people) can tell.
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {

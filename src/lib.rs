@@ -1,5 +1,8 @@
 //! webvm-appserver: an application server whose Debian Linux runs inside the web page.
 
+// Leptos view types nest deeply; the release wasm build needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod client;

@@ -122,6 +122,9 @@ pub struct CatalogDetails {
     /// of a dependency cycle always do).
     #[serde(default)]
     pub install_steps: Vec<Vec<String>>,
+    /// Size in bytes of each file in `debPackages`.
+    #[serde(default)]
+    pub file_sizes: std::collections::BTreeMap<String, u64>,
     /// Notes for the operator (e.g. a file that does not match its pinned checksum).
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -205,6 +208,17 @@ pub async fn list_applications() -> Result<Vec<ApplicationSummary>, AppError> {
     };
     let applications = storage.list_applications(workspace).await?;
     Ok(applications.iter().map(ApplicationSummary::from).collect())
+}
+
+/// The caller's applications in full (the browser checks package removals against their
+/// required runtimes).
+#[server(prefix = "/api", endpoint = "workspace_applications")]
+pub async fn workspace_applications() -> Result<Vec<Application>, AppError> {
+    let storage = context::storage()?;
+    let Some(workspace) = context::current_workspace(&storage).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(storage.list_applications(workspace).await?)
 }
 
 /// One application of the caller's workspace, by name.

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod health;
 pub mod lifecycle;
 pub mod metrics;
+pub mod package_install;
 pub mod ports;
 pub mod restart;
 pub mod validation;

@@ -403,6 +403,9 @@ fn build_entry(
         size += candidate.size_bytes;
         installed_kib += candidate.control.installed_size_kib;
         package.deb_packages.push(candidate.file_name.clone());
+        details
+            .file_sizes
+            .insert(candidate.file_name.clone(), candidate.size_bytes);
         package
             .checksums
             .insert(candidate.file_name.clone(), candidate.sha256.clone());

@@ -1,7 +1,7 @@
 // IndexedDB store of VM snapshots (src/client/snapshot_store.rs). Its own database, so it
 // never races other stores' schema upgrades. Two object stores under the same key: the small
-// JSON metadata and the (tens of megabytes) state ArrayBuffer, written in one transaction,
-// so reading the metadata never loads the state.
+// JSON metadata and the (tens to hundreds of megabytes) state, in parts, written in one
+// transaction, so reading the metadata never loads the state.
 
 const DB_NAME = "webvm-snapshots";
 const DB_VERSION = 1;
@@ -53,12 +53,46 @@ function get(store, key) {
   });
 }
 
+// Chromium refuses single IndexedDB values above about 127 MiB, and a VM that has run for a
+// while saves more than that; so the state is stored as parts of at most PART bytes under
+// `<key>#<n>`, with `{ parts, size }` under the key itself.
+const PART = 32 * 1024 * 1024;
+const partKey = (key, n) => `${key}#${n}`;
+const partRange = (key) => IDBKeyRange.bound(`${key}#`, `${key}#\uffff`);
+
 export function snapshotMeta(key) {
   return get(META, key);
 }
 
+// The stored state as one ArrayBuffer (or null), reassembled from its parts.
 export function snapshotData(key) {
-  return get(DATA, key);
+  return run("readonly", (tx, done) => {
+    const store = tx.objectStore(DATA);
+    const head = store.get(key);
+    head.onsuccess = () => {
+      const value = head.result;
+      if (value === undefined || value === null) return done(null);
+      if (value instanceof ArrayBuffer) return done(value); // written before parts existed
+      const parts = new Array(value.parts);
+      let pending = value.parts;
+      if (pending === 0) return done(new ArrayBuffer(0));
+      for (let n = 0; n < value.parts; n++) {
+        const request = store.get(partKey(key, n));
+        request.onsuccess = () => {
+          parts[n] = request.result;
+          if (--pending > 0) return;
+          if (parts.some((part) => !(part instanceof ArrayBuffer))) return done(null);
+          const whole = new Uint8Array(value.size);
+          let offset = 0;
+          for (const part of parts) {
+            whole.set(new Uint8Array(part), offset);
+            offset += part.byteLength;
+          }
+          done(offset === value.size ? whole.buffer : null);
+        };
+      }
+    };
+  });
 }
 
 const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
@@ -87,7 +121,13 @@ export async function snapshotPut(key, metaJson, buffer) {
   }
   try {
     await run("readwrite", (tx) => {
-      tx.objectStore(DATA).put(buffer, key);
+      const data = tx.objectStore(DATA);
+      data.delete(partRange(key));
+      const parts = Math.ceil(buffer.byteLength / PART);
+      for (let n = 0; n < parts; n++) {
+        data.put(buffer.slice(n * PART, Math.min((n + 1) * PART, buffer.byteLength)), partKey(key, n));
+      }
+      data.put({ parts, size: buffer.byteLength }, key);
       tx.objectStore(META).put(metaJson, key);
     });
   } catch (error) {
@@ -103,6 +143,7 @@ export async function snapshotPut(key, metaJson, buffer) {
 export function snapshotDelete(key) {
   return run("readwrite", (tx) => {
     tx.objectStore(DATA).delete(key);
+    tx.objectStore(DATA).delete(partRange(key));
     tx.objectStore(META).delete(key);
   });
 }

@@ -63,18 +63,22 @@ async function downloadHibernation(page, file) {
         request.onsuccess = () => resolve(request.result);
         request.onerror = () => reject(request.error);
       });
-      const get = (store) =>
+      const get = (store, key = 'hibernate') =>
         new Promise((resolve, reject) => {
-          const request = db.transaction(store).objectStore(store).get('hibernate');
+          const request = db.transaction(store).objectStore(store).get(key);
           request.onsuccess = () => resolve(request.result);
           request.onerror = () => reject(request.error);
         });
       const meta = await get('meta');
-      const data = await get('data');
+      const head = await get('data');
+      // The state is stored in parts ({ parts, size } under the key, `hibernate#<n>` each).
+      const parts = [];
+      if (head instanceof ArrayBuffer) parts.push(head);
+      else if (head) for (let n = 0; n < head.parts; n++) parts.push(await get('data', `hibernate#${n}`));
       db.close();
-      if (!meta || !data) throw new Error('no hibernation snapshot in IndexedDB');
+      if (!meta || parts.length === 0 || parts.some((part) => !part)) throw new Error('no hibernation snapshot in IndexedDB');
       const link = document.createElement('a');
-      link.href = URL.createObjectURL(new Blob([data], { type: 'application/octet-stream' }));
+      link.href = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
       link.download = 'boot-snapshot.bin';
       document.body.appendChild(link);
       link.click();

@@ -77,6 +77,17 @@ async function lastOperation(id: string): Promise<Operation | undefined> {
   return [...operations].reverse().find((operation) => operation.packageId === id);
 }
 
+/** Waits until the VM state was saved after the runtime's last operation (a reload before that
+ *  would resume the VM as it was before the operation). */
+async function waitForCheckpoint(id: string): Promise<void> {
+  await expect
+    .poll(async () => (await lastOperation(id))?.logs.some((line) => line.includes('VM state saved')) ?? false, {
+      timeout: 60_000,
+      intervals: [250, 500, 1000],
+    })
+    .toBe(true);
+}
+
 /** Clicks Install on a runtime's card (and confirms dependencies when asked). */
 async function clickInstall(id: string, confirmDependencies = false): Promise<void> {
   await card(id).locator('button[data-action="install"]').click();
@@ -106,6 +117,7 @@ async function installAndMeasure(id: string): Promise<void> {
   const started = Date.now();
   await clickInstall(id);
   await waitForStatus(id, 'installed', INSTALL_MS);
+  await waitForCheckpoint(id);
   const record = (await book()).records[id];
   figure(`install ${id} (recorded duration)`, `${((record.installDuration ?? 0) / 1000).toFixed(1)} s`);
   figure(`install ${id} (click to installed)`, `${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -181,7 +193,7 @@ test('nginx installs from real .debs with progress and logs, and dpkg shows it',
   await expect(page.getByTestId('package-progress-label')).toContainText('100%');
   const log = await page.getByTestId('operation-log').textContent();
   expect(log).toContain('SHA-256 verified');
-  expect(log).toContain('dpkg --install');
+  expect(log).toContain('--install');
   expect(await dpkgStatus('nginx')).toBe('ii');
   const version = await exec('nginx', ['-v']);
   expect(version.stderr).toContain('nginx/1.22');
@@ -193,6 +205,7 @@ test('nginx installs from real .debs with progress and logs, and dpkg shows it',
   const throughput = operation?.logs.find((line) => line.startsWith('all ') && line.includes('verified'));
   if (throughput) figure('download+verify nginx', throughput);
   await expect(card('nginx')).toContainText('took');
+  await waitForCheckpoint('nginx');
   await page.screenshot({ path: `${SCREENSHOTS}/packages-installed-1280.png`, fullPage: true });
 });
 
@@ -208,7 +221,8 @@ test('nginx is still installed after a page reload', async () => {
 });
 
 test('a runtime another installed runtime needs cannot be removed; dependencies are confirmed first', async () => {
-  test.setTimeout(2 * INSTALL_MS);
+  // Python's maintainer scripts byte-compile its standard library: minutes under emulation.
+  test.setTimeout(4 * INSTALL_MS);
   // Flask needs Python: the page lists it and installs it first once confirmed.
   await card('flask').locator('button[data-action="install"]').click();
   const check = card('flask').getByTestId('install-check');
@@ -216,8 +230,9 @@ test('a runtime another installed runtime needs cannot be removed; dependencies 
   await page.screenshot({ path: `${SCREENSHOTS}/packages-confirm-dependencies-1280.png`, fullPage: true });
   const started = Date.now();
   await card('flask').locator('button[data-action="confirm-install"]').click();
-  await waitForStatus('python-311', 'installed', INSTALL_MS);
+  await waitForStatus('python-311', 'installed', 3 * INSTALL_MS);
   await waitForStatus('flask', 'installed', INSTALL_MS);
+  await waitForCheckpoint('flask');
   figure('install python-311 + flask (click to installed)', `${((Date.now() - started) / 1000).toFixed(1)} s`);
   const records = (await book()).records;
   figure('install python-311 (recorded duration)', `${((records['python-311'].installDuration ?? 0) / 1000).toFixed(1)} s`);
@@ -238,6 +253,7 @@ test('nginx is removed: pre-remove script, dpkg --remove, back to available', as
   await card('nginx').locator('button[data-action="remove"]').click();
   await card('nginx').locator('button[data-action="confirm-remove"]').click();
   await waitForStatus('nginx', 'available', 120_000);
+  await waitForCheckpoint('nginx');
   expect(await dpkgStatus('nginx')).not.toBe('ii');
   const operation = await lastOperation('nginx');
   expect(operation?.operation).toBe('remove');

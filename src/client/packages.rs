@@ -77,14 +77,20 @@ pub struct PackageManager {
     pub catalog: RwSignal<Vec<PackageCatalogEntry>>,
     /// Prefix of the `.deb` URLs.
     pub files_base_url: RwSignal<String>,
-    /// The workspace's applications (removal is blocked while one requires a runtime).
-    pub applications: RwSignal<Vec<Application>>,
+    /// The workspace's applications (removal is blocked while one requires a runtime);
+    /// `None` until they are loaded.
+    pub applications: RwSignal<Option<Vec<Application>>>,
     /// The operation in progress.
     pub activity: RwSignal<Activity>,
     /// A message about the last action that did not start or that needs attention.
     pub notice: RwSignal<Option<String>>,
     /// The record has been read from storage.
     pub loaded: RwSignal<bool>,
+    /// Reading the record has begun (set at once, so the page starts it only once).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    started: RwSignal<bool>,
+    /// The guest is being repaired, checked or saved: no operation may start meanwhile.
+    pub maintenance: RwSignal<bool>,
     /// The page's VM, which the runtimes are installed into (used by the browser build).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     vm: VmController,
@@ -97,10 +103,12 @@ impl PackageManager {
             book: RwSignal::new(PackageBook::default()),
             catalog: RwSignal::new(Vec::new()),
             files_base_url: RwSignal::new(String::new()),
-            applications: RwSignal::new(Vec::new()),
+            applications: RwSignal::new(None),
             activity: RwSignal::new(Activity::default()),
             notice: RwSignal::new(None),
             loaded: RwSignal::new(false),
+            started: RwSignal::new(false),
+            maintenance: RwSignal::new(false),
         }
     }
 
@@ -146,7 +154,7 @@ impl PackageManager {
     /// last sample (for the disk check).
     pub fn check_install(&self, id: &PackageId, resources: &SystemResources) -> InstallCheck {
         let packages = self.packages();
-        let applications = self.applications.get_untracked();
+        let applications = self.applications.get_untracked().unwrap_or_default();
         let settings = ApplicationServerSettings::default();
         let rules = ValidationRules::new(packages.iter(), &applications, resources, &settings);
         let mut validation = rules.validate_package_installation(id.as_str());
@@ -182,17 +190,24 @@ impl PackageManager {
     /// Whether `id` may be removed: blocked while an installed runtime or an application
     /// requires it (the errors say who).
     pub fn check_removal(&self, id: &PackageId) -> ValidationResult {
+        let Some(applications) = self.applications.get_untracked() else {
+            let mut result = ValidationResult::ok();
+            result.error("the workspace's applications have not loaded yet, so it is not known whether one needs it; try again in a moment");
+            return result;
+        };
         let packages = self.packages();
-        let applications = self.applications.get_untracked();
         let settings = ApplicationServerSettings::default();
         let resources = SystemResources::default();
         ValidationRules::new(packages.iter(), &applications, &resources, &settings)
             .validate_package_removal(id.as_str())
     }
 
-    /// Whether an operation is running.
+    /// Whether an operation may not start now: one is running, the guest is being repaired,
+    /// checked or saved, or the record has not been read yet (tracked).
     pub fn busy(&self) -> bool {
         self.book.with(|book| book.running().is_some())
+            || self.maintenance.get()
+            || !self.loaded.get()
     }
 }
 
@@ -464,7 +479,10 @@ mod browser {
                     Phase::Installing { done, total: steps },
                     format!("dpkg {}/{steps}: {}", done + 1, names.join(", ")),
                 );
-                let mut args = vec!["--install".to_string()];
+                // The guest's disk lives in this page's memory and is made durable by VM
+                // snapshots, so dpkg's fsync calls buy nothing here and cost a lot in an
+                // emulated disk.
+                let mut args = vec!["--force-unsafe-io".to_string(), "--install".to_string()];
                 args.extend(step.iter().map(|file| path(file)));
                 self.run(Self::command("dpkg", args), report).await?;
             }
@@ -729,9 +747,10 @@ mod browser {
         /// Reads the record; an operation a reload interrupted is marked failed, and the
         /// guest is repaired (and installed runtimes checked) once the VM is ready.
         pub fn start(&self) {
-            if self.loaded.get_untracked() {
+            if self.started.get_untracked() {
                 return;
             }
+            self.started.set(true);
             let manager = *self;
             wasm_bindgen_futures::spawn_local(async move {
                 let mut book = match record_get(BOOK_KEY).await {
@@ -739,8 +758,13 @@ mod browser {
                         Some(text) => match serde_json::from_str::<PackageBook>(&text) {
                             Ok(book) => book,
                             Err(error) => {
+                                // Keep the unreadable text, so nothing is lost for good.
+                                let backup =
+                                    format!("{BOOK_KEY}.unreadable.{}", Utc::now().timestamp());
+                                let kept = record_put(&backup, &text).await.is_ok();
                                 manager.notice.try_set(Some(format!(
-                                    "The saved package record was unreadable and was reset: {error}"
+                                    "The saved package record was unreadable ({error}) and was started afresh{}",
+                                    if kept { format!("; the old one is kept in IndexedDB as “{backup}”") } else { String::new() }
                                 )));
                                 PackageBook::default()
                             }
@@ -748,11 +772,13 @@ mod browser {
                         None => PackageBook::default(),
                     },
                     Err(error) => {
+                        // Without the record, writing one would overwrite it: stay read-only.
                         manager.notice.try_set(Some(format!(
-                            "The package record could not be read from this browser: {}",
+                            "The package record could not be read from this browser ({}); reload the page to try again. Installing and removing are off until then.",
                             js_text(&error)
                         )));
-                        PackageBook::default()
+                        manager.maintenance.try_set(true);
+                        return;
                     }
                 };
                 let interrupted = book.recover_interrupted(Utc::now());
@@ -776,13 +802,17 @@ mod browser {
                 let ready =
                     vm.state() == WebVMState::Ready && vm.view.with_untracked(|v| v.busy.is_none());
                 let boot = vm.status.with_untracked(|status| status.boot_time);
-                let idle = self.book.with_untracked(|book| book.running().is_none());
-                if ready && idle && boot != checked_boot {
+                let idle = self.book.with_untracked(|book| book.running().is_none())
+                    && !self.maintenance.get_untracked();
+                let catalog_known = self.catalog.with_untracked(|catalog| !catalog.is_empty());
+                if ready && idle && catalog_known && boot != checked_boot {
                     checked_boot = boot;
+                    self.maintenance.try_set(true);
                     if let Some(interrupted) = interrupted.take() {
                         self.repair_interrupted(&installer, interrupted).await;
                     }
                     self.verify_installed(&installer).await;
+                    self.maintenance.try_set(false);
                 }
                 crate::client::vm::bridge::sleep(1_000).await;
             }
@@ -863,7 +893,11 @@ mod browser {
                     missing.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(", ")
                 );
                 self.book.try_update(|book| {
-                    if let Some(record) = book.records.get_mut(&id) {
+                    if let Some(record) = book
+                        .records
+                        .get_mut(&id)
+                        .filter(|record| record.status == PackageStatus::Installed)
+                    {
                         record.status = PackageStatus::Error;
                         record.error = Some(reason.clone());
                     }
@@ -881,6 +915,12 @@ mod browser {
             let manager = *self;
             wasm_bindgen_futures::spawn_local(async move {
                 let vm = manager.vm();
+                if manager.maintenance.get_untracked() || !manager.loaded.get_untracked() {
+                    manager.notice.try_set(Some(format!(
+                        "The VM's packages are being checked or saved; install {id} in a moment."
+                    )));
+                    return;
+                }
                 if vm.state() != WebVMState::Ready {
                     manager.notice.try_set(Some(format!(
                         "The VM is {}; start it (Dashboard) and wait until it is ready to install {id}.",
@@ -1066,15 +1106,31 @@ mod browser {
                 ));
             }
             let installer = DpkgInstaller::new(vm);
+            report.phase(
+                Phase::Pushing {
+                    done: 0,
+                    total: plan.files.len(),
+                },
+                "Checking what the VM already has",
+            );
+            // What is there already must never be rolled back: without knowing it, stop here.
             let before = installer
                 .query(&plan.debian_packages)
                 .await
-                .unwrap_or_default();
+                .map_err(|error| format!("{error}, so nothing was installed"))?;
+            let others: std::collections::BTreeSet<String> = self.book.with_untracked(|book| {
+                book.files_kept_by_others(id)
+                    .iter()
+                    .filter_map(|file| crate::domain::package_install::debian_package_name(file))
+                    .map(str::to_string)
+                    .collect()
+            });
             if let Err(error) = installer.install(operation, &plan, verified, report).await {
                 let new_ones: Vec<String> = plan
                     .debian_packages
                     .iter()
                     .filter(|name| !before.get(*name).is_some_and(|state| state.installed))
+                    .filter(|name| !others.contains(*name))
                     .cloned()
                     .collect();
                 report.log(format!("install failed: {error}"));
@@ -1108,7 +1164,11 @@ mod browser {
 
         /// Saves the VM so that a reload resumes with this change.
         async fn checkpoint(&self, operation: Uuid, report: &Reporter) {
-            match self.vm().checkpoint().await {
+            self.maintenance.try_set(true);
+            report.phase(Phase::Done, "Saving the VM state in this browser");
+            let saved = self.vm().checkpoint().await;
+            self.maintenance.try_set(false);
+            match saved {
                 Ok(size) => report.log(format!(
                     "VM state saved in this browser ({}), so a reload keeps this change",
                     mib(size)
@@ -1131,6 +1191,12 @@ mod browser {
             let manager = *self;
             wasm_bindgen_futures::spawn_local(async move {
                 let vm = manager.vm();
+                if manager.maintenance.get_untracked() || !manager.loaded.get_untracked() {
+                    manager.notice.try_set(Some(format!(
+                        "The VM's packages are being checked or saved; remove {id} in a moment."
+                    )));
+                    return;
+                }
                 if vm.state() != WebVMState::Ready {
                     manager.notice.try_set(Some(format!(
                         "The VM is {}; start it and wait until it is ready to remove {id}.",
@@ -1158,7 +1224,7 @@ mod browser {
                             .get(&id)
                             .map(|record| record.installed_files.clone())
                             .unwrap_or_default(),
-                        book.files_of_others(Some(&id)),
+                        book.files_kept_by_others(&id),
                     )
                 });
                 let installed_files = if installed_files.is_empty() {

@@ -208,17 +208,21 @@ pub struct RemovalPlan {
     pub debian_packages: Vec<String>,
 }
 
-/// Plans removing a runtime whose install put `installed_files` into the guest; files in
-/// `kept` belong to other installed runtimes too and stay.
+/// Plans removing a runtime whose install put `installed_files` into the guest; Debian
+/// packages of the files in `kept` (other runtimes' files, any version) stay.
 pub fn plan_removal(
     package: &RuntimePackage,
     installed_files: &[String],
     kept: &BTreeSet<String>,
 ) -> RemovalPlan {
+    let kept_names: BTreeSet<&str> = kept
+        .iter()
+        .filter_map(|file| debian_package_name(file))
+        .collect();
     let mut debian_packages: Vec<String> = installed_files
         .iter()
-        .filter(|file| !kept.contains(*file))
         .filter_map(|file| debian_package_name(file))
+        .filter(|name| !kept_names.contains(name))
         .map(str::to_string)
         .collect();
     // Installed dependencies first, so remove in reverse.
@@ -408,6 +412,17 @@ impl PackageBook {
         self.operations.iter().find(|operation| operation.id == id)
     }
 
+    /// Files another runtime may still have in the guest: those of every record other than
+    /// `except` that is not `available` (an `error` record may have left its packages).
+    /// Removal keeps their Debian packages.
+    pub fn files_kept_by_others(&self, except: &PackageId) -> BTreeSet<String> {
+        self.records
+            .iter()
+            .filter(|(id, record)| *id != except && record.status != PackageStatus::Available)
+            .flat_map(|(_, record)| record.installed_files.iter().cloned())
+            .collect()
+    }
+
     /// Files installed by the installed runtimes other than `except`.
     pub fn files_of_others(&self, except: Option<&PackageId>) -> BTreeSet<String> {
         self.records
@@ -483,12 +498,13 @@ impl PackageBook {
         installed_files: Vec<String>,
         now: DateTime<Utc>,
     ) -> Result<(), OperationError> {
-        let package_id = self.end(id, OperationStatus::Completed, None, now)?;
+        let package_id = self.running_package(id)?;
+        self.set_status(&package_id, PackageStatus::Installed)?;
+        self.end(id, OperationStatus::Completed, None, now)?;
         let started = self
             .operation(id)
             .map(|operation| operation.start_time)
             .unwrap_or(now);
-        self.set_status(&package_id, PackageStatus::Installed)?;
         if let Some(record) = self.records.get_mut(&package_id) {
             record.install_date = Some(now);
             record.install_duration = Some((now - started).num_milliseconds().max(0) as u64);
@@ -504,8 +520,9 @@ impl PackageBook {
         id: uuid::Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), OperationError> {
-        let package_id = self.end(id, OperationStatus::Completed, None, now)?;
+        let package_id = self.running_package(id)?;
         self.set_status(&package_id, PackageStatus::Available)?;
+        self.end(id, OperationStatus::Completed, None, now)?;
         self.records.remove(&package_id);
         Ok(())
     }
@@ -527,6 +544,19 @@ impl PackageBook {
         record.status = PackageStatus::Error;
         record.error = Some(reason.to_string());
         Ok(())
+    }
+
+    /// The runtime of a running operation.
+    fn running_package(&self, id: uuid::Uuid) -> Result<PackageId, OperationError> {
+        self.operation(id)
+            .filter(|operation| {
+                matches!(
+                    operation.status,
+                    OperationStatus::Pending | OperationStatus::Running
+                )
+            })
+            .map(|operation| operation.package_id.clone())
+            .ok_or(OperationError::UnknownOperation(id))
     }
 
     fn end(
@@ -751,6 +781,10 @@ mod tests {
         let plan = plan_removal(&package, &installed, &kept);
         assert_eq!(plan.debian_packages, vec!["nginx", "nginx-common"]);
         assert_eq!(plan.pre_remove_script, None, "blank scripts are skipped");
+        // Another runtime's file of a newer version still keeps the package.
+        let newer = BTreeSet::from(["libpcre2-8-0_10.43-1_i386.deb".to_string()]);
+        let plan = plan_removal(&package, &installed, &newer);
+        assert_eq!(plan.debian_packages, vec!["nginx", "nginx-common"]);
     }
 
     #[test]
@@ -842,6 +876,10 @@ mod tests {
         assert_eq!(operation.logs, vec!["dpkg: ok"]);
         assert!(book.files_of_others(None).contains("nginx_1_i386.deb"));
         assert!(book.files_of_others(Some(&nginx)).is_empty());
+        assert!(book
+            .files_kept_by_others(&id("curl"))
+            .contains("nginx_1_i386.deb"));
+        assert!(book.files_kept_by_others(&nginx).is_empty());
         // Removal returns it to available and clears the record.
         book.begin(op(3), &nginx, PackageOperationKind::Remove, now(20))
             .unwrap();

@@ -67,8 +67,12 @@ pub fn PackagesPage() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if let Some(Ok(list)) = applications.get() {
-            manager.applications.set(list);
+        match applications.get() {
+            Some(Ok(list)) => manager.applications.set(Some(list)),
+            Some(Err(error)) => manager.notice.set(Some(format!(
+                "The workspace's applications could not be loaded ({error}); removing runtimes stays off until they are."
+            ))),
+            None => {}
         }
     });
     view! {
@@ -322,15 +326,25 @@ fn ActivityPanel(manager: PackageManager) -> impl IntoView {
 /// Earlier operations, newest first, each with its log.
 #[component]
 fn OperationHistory(manager: PackageManager) -> impl IntoView {
-    let operations = move || {
+    // Finished operations only (the running one is in the activity panel), in a memo: a new
+    // log line of the running operation re-renders nothing here, so open logs stay open.
+    let operations = Memo::new(move |_| {
         manager.book.with(|book| {
-            let mut operations = book.operations.clone();
-            operations.reverse();
-            operations
+            book.operations
+                .iter()
+                .rev()
+                .filter(|operation| {
+                    matches!(
+                        operation.status,
+                        OperationStatus::Completed | OperationStatus::Failed
+                    )
+                })
+                .cloned()
+                .collect::<Vec<_>>()
         })
-    };
+    });
     view! {
-        <Show when=move || manager.book.with(|book| !book.operations.is_empty())>
+        <Show when=move || operations.with(|operations| !operations.is_empty())>
             <section class="package-history">
                 <h2>"Operation history"</h2>
                 <div class="table-wrap">
@@ -346,7 +360,8 @@ fn OperationHistory(manager: PackageManager) -> impl IntoView {
                         </thead>
                         <tbody>
                             {move || {
-                                operations()
+                                operations
+                                    .get()
                                     .into_iter()
                                     .map(|operation| {
                                         let lines = operation.logs.len();
@@ -478,12 +493,7 @@ fn PackageCard(
     };
     let can_remove = {
         let status = status.clone();
-        let record = record.clone();
-        move || {
-            status() == PackageStatus::Installed
-                || (status() == PackageStatus::Error
-                    && record().is_some_and(|record| !record.installed_files.is_empty()))
-        }
+        move || status() == PackageStatus::Installed
     };
     let start_install = {
         let id = id.clone();

@@ -53,8 +53,8 @@ async function install(browser, base, id) {
     figure(`${id}: click → installed (incl. VM checkpoint)`, seconds(Date.now() - started));
     figure(`${id}: installDuration (download → dpkg → scripts)`, seconds(record.installDuration ?? 0));
     const operation = [...book.operations].reverse().find((op) => op.packageId === id && op.operation === 'install');
-    const verified = operation?.logs.find((line) => line.startsWith('all ') && line.includes('verified'));
-    if (verified) figure(`${id}: download + verify`, verified.replace(/^all /, ''));
+    const verified = operation?.logs.find((line) => line.includes('files verified'));
+    if (verified) figure(`${id}: download + verify`, verified.replace(/^\[\s*[\d.]+s\] all /, ''));
     const saved = operation?.logs.find((line) => line.startsWith('VM state saved'));
     if (saved) figure(`${id}: checkpoint`, saved);
   } finally {

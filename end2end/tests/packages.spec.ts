@@ -122,7 +122,7 @@ async function installAndMeasure(id: string): Promise<void> {
   figure(`install ${id} (recorded duration)`, `${((record.installDuration ?? 0) / 1000).toFixed(1)} s`);
   figure(`install ${id} (click to installed)`, `${((Date.now() - started) / 1000).toFixed(1)} s`);
   const operation = await lastOperation(id);
-  const throughput = operation?.logs.find((line) => line.startsWith('all ') && line.includes('verified'));
+  const throughput = operation?.logs.find((line) => line.includes('files verified'));
   if (throughput) figure(`download+verify ${id}`, throughput);
 }
 
@@ -202,7 +202,7 @@ test('nginx installs from real .debs with progress and logs, and dpkg shows it',
   expect(record.installDuration).toBeGreaterThan(0);
   figure('install nginx (recorded duration)', `${((record.installDuration ?? 0) / 1000).toFixed(1)} s`);
   const operation = await lastOperation('nginx');
-  const throughput = operation?.logs.find((line) => line.startsWith('all ') && line.includes('verified'));
+  const throughput = operation?.logs.find((line) => line.includes('files verified'));
   if (throughput) figure('download+verify nginx', throughput);
   await expect(card('nginx')).toContainText('took');
   await waitForCheckpoint('nginx');

@@ -1,5 +1,6 @@
 // Browser IO for runtime package installs (src/client/packages.rs): downloads with byte
-// progress, SHA-256 with WebCrypto, and the workspace's package record in IndexedDB.
+// progress and the workspace's package record in IndexedDB. (SHA-256 is v86_bridge.js's
+// sha256Hex, shared with the boot snapshot check.)
 
 // Downloads `url` into one Uint8Array, calling onProgress(loadedBytes, totalBytes) as chunks
 // arrive (total is 0 when the server sends no Content-Length). `no-cache` revalidates with
@@ -39,17 +40,6 @@ export async function fetchBytes(url, onProgress) {
     offset += chunk.length;
   }
   return bytes;
-}
-
-// True when WebCrypto's digest is available (secure contexts: https, localhost).
-export function hasWebCrypto() {
-  return !!(globalThis.crypto && globalThis.crypto.subtle && globalThis.crypto.subtle.digest);
-}
-
-// SHA-256 of the bytes, lowercase hex, computed by WebCrypto.
-export async function sha256Hex(bytes) {
-  const digest = await globalThis.crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const DB_NAME = "webvm-workspace";

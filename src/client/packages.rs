@@ -252,10 +252,6 @@ mod browser {
         #[wasm_bindgen(js_name = fetchBytes, catch)]
         async fn fetch_bytes(url: &str, on_progress: &js_sys::Function)
             -> Result<JsValue, JsValue>;
-        #[wasm_bindgen(js_name = hasWebCrypto)]
-        fn has_web_crypto() -> bool;
-        #[wasm_bindgen(js_name = sha256Hex, catch)]
-        async fn sha256_hex(bytes: &Uint8Array) -> Result<JsValue, JsValue>;
         #[wasm_bindgen(js_name = recordGet, catch)]
         async fn record_get(key: &str) -> Result<JsValue, JsValue>;
         #[wasm_bindgen(js_name = recordPut, catch)]
@@ -543,7 +539,7 @@ mod browser {
         ) -> LocalBoxFuture<'a, Result<(), String>> {
             Box::pin(async move {
                 if let Some(script) = &plan.pre_remove_script {
-                    report.phase(Phase::Scripts, "Running the pre-remove script");
+                    report.phase(Phase::PreRemove, "Running the pre-remove script");
                     if let Err(error) = self.shell(script, report).await {
                         report.log(format!(
                             "warning: the pre-remove script failed ({error}); removing anyway"
@@ -909,23 +905,28 @@ mod browser {
             }
         }
 
+        /// Why `action` (install, remove) on `id` can't start now, if it can't: the record is
+        /// not read yet, the guest is being repaired, checked or saved, or the VM isn't ready.
+        fn not_now(&self, action: &str, id: &PackageId) -> Option<String> {
+            if self.maintenance.get_untracked() || !self.loaded.get_untracked() {
+                return Some(format!(
+                    "The VM's packages are being checked or saved; {action} {id} in a moment."
+                ));
+            }
+            let state = self.vm().state();
+            (state != WebVMState::Ready).then(|| {
+                format!("The VM is {state}; start it (Dashboard) and wait until it is ready to {action} {id}.")
+            })
+        }
+
         /// Installs `id` after its runtime dependencies (the UI has shown them and the user
         /// confirmed). Refused with a notice when validation fails.
         pub fn install(&self, id: PackageId) {
             let manager = *self;
             wasm_bindgen_futures::spawn_local(async move {
                 let vm = manager.vm();
-                if manager.maintenance.get_untracked() || !manager.loaded.get_untracked() {
-                    manager.notice.try_set(Some(format!(
-                        "The VM's packages are being checked or saved; install {id} in a moment."
-                    )));
-                    return;
-                }
-                if vm.state() != WebVMState::Ready {
-                    manager.notice.try_set(Some(format!(
-                        "The VM is {}; start it (Dashboard) and wait until it is ready to install {id}.",
-                        vm.state()
-                    )));
+                if let Some(refusal) = manager.not_now("install", &id) {
+                    manager.notice.try_set(Some(refusal));
                     return;
                 }
                 let resources = vm
@@ -1027,10 +1028,7 @@ mod browser {
             }
 
             // 1. Download and verify everything before anything touches the VM.
-            let web_crypto = has_web_crypto();
-            if !web_crypto {
-                report.log("WebCrypto is not available here (the page is not in a secure context); verifying with the built-in SHA-256");
-            }
+            let mut said_no_web_crypto = false;
             let base = self.files_base_url.get_untracked();
             let download_started = crate::client::vm::bridge::now_ms();
             let mut downloaded = 0u64;
@@ -1060,17 +1058,20 @@ mod browser {
                     .map_err(|error| js_text(&error))?;
                 drop(on_progress);
                 let bytes: Uint8Array = bytes.unchecked_into();
-                let hash = if web_crypto {
-                    sha256_hex(&bytes)
-                        .await
-                        .map_err(|error| {
-                            format!("could not hash {}: {}", file.name, js_text(&error))
-                        })?
-                        .as_string()
-                        .unwrap_or_default()
-                } else {
-                    use sha2::Digest;
-                    hex::encode(sha2::Sha256::digest(bytes.to_vec()))
+                let web_crypto = crate::client::vm::bridge::sha256_hex(&bytes)
+                    .await
+                    .map_err(|error| format!("could not hash {}: {}", file.name, js_text(&error)))?
+                    .as_string();
+                let hash = match web_crypto {
+                    Some(hash) => hash,
+                    None => {
+                        if !said_no_web_crypto {
+                            said_no_web_crypto = true;
+                            report.log("WebCrypto is not available here (the page is not in a secure context); verifying with the built-in SHA-256");
+                        }
+                        use sha2::Digest;
+                        hex::encode(sha2::Sha256::digest(bytes.to_vec()))
+                    }
                 };
                 verify_checksum(&file.name, &file.sha256, &hash)?;
                 let size = u64::from(bytes.length());
@@ -1158,12 +1159,12 @@ mod browser {
                 .map_err(|error| error.to_string())?;
             report.phase(Phase::Done, format!("{} is installed", entry.package.name));
             self.persist().await;
-            self.checkpoint(operation, report).await;
+            self.checkpoint(report).await;
             Ok(())
         }
 
         /// Saves the VM so that a reload resumes with this change.
-        async fn checkpoint(&self, operation: Uuid, report: &Reporter) {
+        async fn checkpoint(&self, report: &Reporter) {
             self.maintenance.try_set(true);
             report.phase(Phase::Done, "Saving the VM state in this browser");
             let saved = self.vm().checkpoint().await;
@@ -1182,7 +1183,6 @@ mod browser {
                     self.notice.try_set(Some(message));
                 }
             }
-            let _ = operation;
             self.persist().await;
         }
 
@@ -1191,17 +1191,8 @@ mod browser {
             let manager = *self;
             wasm_bindgen_futures::spawn_local(async move {
                 let vm = manager.vm();
-                if manager.maintenance.get_untracked() || !manager.loaded.get_untracked() {
-                    manager.notice.try_set(Some(format!(
-                        "The VM's packages are being checked or saved; remove {id} in a moment."
-                    )));
-                    return;
-                }
-                if vm.state() != WebVMState::Ready {
-                    manager.notice.try_set(Some(format!(
-                        "The VM is {}; start it and wait until it is ready to remove {id}.",
-                        vm.state()
-                    )));
+                if let Some(refusal) = manager.not_now("remove", &id) {
+                    manager.notice.try_set(Some(refusal));
                     return;
                 }
                 let check = manager.check_removal(&id);
@@ -1245,7 +1236,7 @@ mod browser {
                 }
                 manager.notice.try_set(None);
                 let report = manager.reporter(operation, &id);
-                report.phase(Phase::Scripts, format!("Removing {}", entry.package.name));
+                report.phase(Phase::PreRemove, format!("Removing {}", entry.package.name));
                 manager.persist().await;
                 let plan = plan_removal(&entry.package, &installed_files, &kept);
                 let installer = DpkgInstaller::new(vm);
@@ -1257,7 +1248,7 @@ mod browser {
                             .try_update(|book| book.finish_removal(operation, Utc::now()));
                         report.phase(Phase::Done, format!("{} was removed", entry.package.name));
                         manager.persist().await;
-                        manager.checkpoint(operation, &report).await;
+                        manager.checkpoint(&report).await;
                     }
                     Err(error) => {
                         if let Err(repair) = installer.repair(&[], &report).await {

@@ -845,7 +845,7 @@ mod runtime {
                     });
                 });
             let started = now_ms();
-            let buffer = bridge::fetch_state(&entry.url, entry.size as f64, &on_progress)
+            let buffer = bridge::fetch_state(&entry.url, entry.meta.size as f64, &on_progress)
                 .await
                 .map_err(|error| {
                     VmError::Load(format!(
@@ -879,12 +879,12 @@ mod runtime {
             }
             leptos::logging::log!(
                 "VM boot snapshot: {} bytes downloaded in {downloaded_ms} ms, checked in {} ms",
-                entry.size,
+                entry.meta.size,
                 ((now_ms() - started).max(0.0) as u64).saturating_sub(downloaded_ms)
             );
             Ok(Snapshot {
                 size: u64::from(buffer.byte_length()),
-                agent_instance: entry.agent_instance.clone(),
+                agent_instance: entry.meta.agent_instance.clone(),
                 buffer,
             })
         }

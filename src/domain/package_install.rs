@@ -247,8 +247,10 @@ pub enum Phase {
     Pushing { done: usize, total: usize },
     /// `done` of `total` dpkg calls finished.
     Installing { done: usize, total: usize },
-    /// Install and post-install scripts, or the pre-remove script.
+    /// Install and post-install scripts.
     Scripts,
+    /// The pre-remove script (the start of a removal).
+    PreRemove,
     /// `dpkg --remove`.
     Removing,
     /// Finished.
@@ -257,7 +259,7 @@ pub enum Phase {
 
 impl Phase {
     /// Progress from 0 to 100: downloads 0–50 (by bytes), pushing 50–60, dpkg 60–95,
-    /// scripts 95–99, done 100. Removal: scripts 10, dpkg 50.
+    /// scripts 95–99, done 100. Removal: pre-remove script 10, dpkg 50, done 100.
     pub fn percent(self) -> u8 {
         fn share(done: u64, total: u64, from: u64, span: u64) -> u8 {
             let fraction = (done.min(total) * span).checked_div(total).unwrap_or(0);
@@ -269,6 +271,7 @@ impl Phase {
             Phase::Pushing { done, total } => share(done as u64, total as u64, 50, 10),
             Phase::Installing { done, total } => share(done as u64, total as u64, 60, 35),
             Phase::Scripts => 95,
+            Phase::PreRemove => 10,
             Phase::Removing => 50,
             Phase::Done => 100,
         }
@@ -809,6 +812,7 @@ mod tests {
             (Phase::Pushing { done: 1, total: 2 }, 55),
             (Phase::Installing { done: 2, total: 2 }, 95),
             (Phase::Scripts, 95),
+            (Phase::PreRemove, 10),
             (Phase::Removing, 50),
             (Phase::Done, 100),
         ];

@@ -68,44 +68,15 @@ pub struct GuestManifest {
 pub struct BootSnapshotEntry {
     /// Where to download it (same origin, under `/guest/`).
     pub url: String,
-    /// Its record's layout version (that of [`SnapshotMeta`]).
-    pub schema_version: u32,
-    /// Engine that made it.
-    pub engine: String,
-    /// The guest image it was made from.
-    pub image_hash: String,
-    /// The emulator build it was made with.
-    pub v86_version: String,
-    /// Guest RAM in MiB.
-    pub memory_mb: u32,
-    /// When it was saved.
-    pub saved_at: DateTime<Utc>,
-    /// Bytes of the state once unpacked.
-    pub size: u64,
+    /// The snapshot's record (`size` is the unpacked state's), checked with
+    /// [`snapshot_mismatch`] like a hibernation snapshot's.
+    #[serde(flatten)]
+    pub meta: SnapshotMeta,
     /// SHA-256 of the unpacked state, hex.
     pub sha256: String,
     /// Bytes on the wire (gzip).
     #[serde(default)]
     pub encoded_size: u64,
-    /// The guest agent that ran in it.
-    #[serde(default)]
-    pub agent_instance: Option<String>,
-}
-
-impl BootSnapshotEntry {
-    /// The snapshot metadata it stands for, to check with [`snapshot_mismatch`].
-    pub fn meta(&self) -> SnapshotMeta {
-        SnapshotMeta {
-            schema_version: self.schema_version,
-            engine: self.engine.clone(),
-            image_hash: self.image_hash.clone(),
-            v86_version: self.v86_version.clone(),
-            memory_mb: self.memory_mb,
-            saved_at: self.saved_at,
-            size: self.size,
-            agent_instance: self.agent_instance.clone(),
-        }
-    }
 }
 
 /// What the page does with the server's boot snapshot.
@@ -177,7 +148,7 @@ impl GuestManifest {
         if !sha256_ok {
             return BootSnapshotChoice::Unfit("its manifest entry has no SHA-256".into());
         }
-        match snapshot_mismatch(&entry.meta(), &self.hash, settings) {
+        match snapshot_mismatch(&entry.meta, &self.hash, settings) {
             Some(reason) => BootSnapshotChoice::Unfit(reason),
             None => BootSnapshotChoice::Fits(entry),
         }
@@ -437,8 +408,8 @@ mod tests {
         let BootSnapshotChoice::Fits(entry) = fits else {
             panic!("{fits:?}")
         };
-        assert_eq!(entry.size, 58_000_000);
-        assert_eq!(entry.meta().agent_instance.as_deref(), Some("a1"));
+        assert_eq!(entry.meta.size, 58_000_000);
+        assert_eq!(entry.meta.agent_instance.as_deref(), Some("a1"));
 
         let changed = |field: &str, value: serde_json::Value| {
             let mut entry = boot_snapshot_entry();

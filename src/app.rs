@@ -13,6 +13,9 @@ use crate::ui::pages::{
 
 /// The document around the app: rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's Content-Security-Policy carries the nonce Leptos puts on its own scripts.
+    #[cfg(feature = "ssr")]
+    crate::server::edge::headers::set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -28,6 +31,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The document title of a page. leptos_meta writes the title into the server's HTML as it
+/// is, and a page title may come from the URL (`/applications/<name>`), so the server escapes
+/// it; in the browser it becomes `document.title`, which is text.
+fn page_title(page: &str) -> String {
+    let title = format!("{page} · WebVM App Server");
+    #[cfg(feature = "ssr")]
+    let title = html_escape::encode_text(&title).into_owned();
+    title
 }
 
 /// The root component: metadata, stylesheet and routes.
@@ -49,7 +62,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/webvm-appserver.css" />
         <Link rel="icon" href="/favicon.ico" />
         <Meta name="description" content="Run a real Debian Linux in your browser and host applications in it." />
-        <Title formatter=|page: String| format!("{page} · WebVM App Server") />
+        <Title formatter=|page: String| page_title(&page) />
         <Router>
             <Routes fallback=NotFoundPage>
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>

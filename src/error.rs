@@ -24,6 +24,20 @@ pub enum AppError {
     /// The request never got a proper answer (network down, server restarting, bad response).
     #[error("The server could not be reached: {detail}")]
     Transport { detail: String },
+    /// The request was refused for where it came from (e.g. another site's page).
+    #[error("{reason}")]
+    Forbidden { reason: String },
+    /// The request's body is over the limit of the function it called.
+    #[error("The request is too large: at most {limit_bytes} bytes are accepted here.")]
+    TooLarge { limit_bytes: u64 },
+    /// Too many writes from this client in a short time.
+    #[error(
+        "Too many changes in a short time. Please wait {retry_after_seconds} s and try again."
+    )]
+    RateLimited { retry_after_seconds: u64 },
+    /// The server is overloaded or its database is busy or unreachable right now.
+    #[error("The server is busy right now. Please try again in a moment.")]
+    Unavailable,
 }
 
 impl AppError {
@@ -53,6 +67,25 @@ impl AppError {
             Self::Invalid { .. } => "Please check your input",
             Self::Internal { .. } => "Something went wrong",
             Self::Transport { .. } => "Connection problem",
+            Self::Forbidden { .. } => "Not allowed",
+            Self::TooLarge { .. } => "Too large",
+            Self::RateLimited { .. } => "Slow down",
+            Self::Unavailable => "Server busy",
+        }
+    }
+
+    /// The HTTP status a response carrying this error has.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::NotFound { .. } => 404,
+            Self::Invalid { .. } => 400,
+            Self::Internal { .. } => 500,
+            // Only the client makes these; a server-side one means the request was unreadable.
+            Self::Transport { .. } => 400,
+            Self::Forbidden { .. } => 403,
+            Self::TooLarge { .. } => 413,
+            Self::RateLimited { .. } => 429,
+            Self::Unavailable => 503,
         }
     }
 }
@@ -64,13 +97,6 @@ impl FromServerFnError for AppError {
         Self::Transport {
             detail: value.to_string(),
         }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<crate::server::storage::StorageError> for AppError {
-    fn from(error: crate::server::storage::StorageError) -> Self {
-        Self::internal(error)
     }
 }
 
@@ -100,6 +126,33 @@ mod tests {
         let error = AppError::invalid("bad", vec!["a".into(), "b".into()]);
         let bytes = <AppError as FromServerFnError>::ser(&error);
         assert_eq!(<AppError as FromServerFnError>::de(bytes), error);
+    }
+
+    #[test]
+    fn each_error_has_its_status() {
+        let cases = [
+            (AppError::not_found("x"), 404),
+            (AppError::invalid("x", Vec::new()), 400),
+            (
+                AppError::Internal {
+                    reference: "r".into(),
+                },
+                500,
+            ),
+            (AppError::Transport { detail: "d".into() }, 400),
+            (AppError::Forbidden { reason: "r".into() }, 403),
+            (AppError::TooLarge { limit_bytes: 1 }, 413),
+            (
+                AppError::RateLimited {
+                    retry_after_seconds: 2,
+                },
+                429,
+            ),
+            (AppError::Unavailable, 503),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status_code(), status, "{error:?}");
+        }
     }
 
     #[test]

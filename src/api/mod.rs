@@ -224,8 +224,12 @@ pub async fn workspace_applications() -> Result<Vec<Application>, AppError> {
 /// One application of the caller's workspace, by name.
 #[server(prefix = "/api", endpoint = "get_application")]
 pub async fn get_application(name: String) -> Result<Application, AppError> {
-    let storage = context::storage()?;
     let not_found = || AppError::not_found(format!("The application “{name}”"));
+    // A name that breaks the naming rules can't exist: no query for it.
+    if crate::model::AppName::parse(&name).is_err() {
+        return Err(not_found());
+    }
+    let storage = context::storage()?;
     let Some(workspace) = context::current_workspace(&storage).await? else {
         return Err(not_found());
     };
@@ -235,6 +239,33 @@ pub async fn get_application(name: String) -> Result<Application, AppError> {
         .await?
         .ok_or_else(not_found)
 }
+
+/// Whether `open_workspace` made a new workspace or found the caller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceOpened {
+    pub created: bool,
+}
+
+/// Gives the caller a workspace: the one its cookie names, or a new one (and its cookie).
+#[server(prefix = "/api", endpoint = "open_workspace")]
+pub async fn open_workspace() -> Result<WorkspaceOpened, AppError> {
+    let storage = context::storage()?;
+    if context::current_workspace(&storage).await?.is_some() {
+        return Ok(WorkspaceOpened { created: false });
+    }
+    let credentials = storage.create_workspace().await?;
+    context::set_workspace_cookie(&credentials)?;
+    Ok(WorkspaceOpened { created: true })
+}
+
+/// What the HTTP edge needs to know of the server functions: which ones write (they are
+/// rate-limited per client) and which take bodies over the default limit.
+#[cfg(feature = "ssr")]
+pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::EndpointTable {
+    writes: &[<OpenWorkspace as server_fn::ServerFn>::PATH],
+    body_limits: &[],
+};
 
 /// The caller's settings (or the defaults) and facts about this server.
 #[server(prefix = "/api", endpoint = "get_settings")]

@@ -48,7 +48,8 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// Database URL. Defaults to a SQLite file in the data directory; `postgres://…` uses PostgreSQL.
-    #[arg(long = "database-url", env = "DATABASE_URL")]
+    /// Its value (which may hold a password) is never printed by `--help`.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// A guest build directory (with `manifest.json`) made by `guest/build.sh`.
@@ -79,6 +80,64 @@ pub struct Config {
         default_value = "target/site"
     )]
     pub site_root: PathBuf,
+
+    /// What the HTTP edge allows: origin, timeouts, connection, concurrency and rate limits.
+    #[command(flatten)]
+    pub edge: EdgeConfig,
+}
+
+/// The HTTP edge's settings. Each limit has a default a public server can live with.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct EdgeConfig {
+    /// The origin browsers reach this server at, e.g. `https://apps.example.com`. An `https`
+    /// origin means TLS (in front of the server): the workspace cookie becomes
+    /// `__Host-`-prefixed and `Secure`, and pages send HSTS. Without it, writes must come
+    /// from the origin named by the request's `Host`.
+    #[arg(long = "public-origin", env = "WEBVM_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
+
+    /// Seconds a client has to send a request's headers before the connection is closed.
+    #[arg(long = "header-read-timeout", env = "WEBVM_HEADER_READ_TIMEOUT", default_value_t = EdgeConfig::DEFAULT.header_read_timeout_secs)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a request may take until its response starts (the body may stream longer).
+    #[arg(long = "request-timeout", env = "WEBVM_REQUEST_TIMEOUT", default_value_t = EdgeConfig::DEFAULT.request_timeout_secs)]
+    pub request_timeout_secs: u64,
+
+    /// Open connections at most, over all clients.
+    #[arg(long = "max-connections", env = "WEBVM_MAX_CONNECTIONS", default_value_t = EdgeConfig::DEFAULT.max_connections)]
+    pub max_connections: usize,
+
+    /// Open connections at most from one client address.
+    #[arg(long = "max-connections-per-client", env = "WEBVM_MAX_CONNECTIONS_PER_CLIENT", default_value_t = EdgeConfig::DEFAULT.max_connections_per_client)]
+    pub max_connections_per_client: usize,
+
+    /// Requests handled at once; more are refused with 503 (load shedding). `/healthz` is exempt.
+    #[arg(long = "max-concurrent-requests", env = "WEBVM_MAX_CONCURRENT_REQUESTS", default_value_t = EdgeConfig::DEFAULT.max_concurrent_requests)]
+    pub max_concurrent_requests: usize,
+
+    /// Writes (server functions that change state) per minute from one client address.
+    #[arg(long = "writes-per-minute", env = "WEBVM_WRITES_PER_MINUTE", default_value_t = EdgeConfig::DEFAULT.writes_per_minute)]
+    pub writes_per_minute: u32,
+}
+
+impl EdgeConfig {
+    /// The embedded defaults (the flags' defaults come from here).
+    pub const DEFAULT: EdgeConfig = EdgeConfig {
+        public_origin: None,
+        header_read_timeout_secs: 10,
+        request_timeout_secs: 30,
+        max_connections: 2048,
+        max_connections_per_client: 256,
+        max_concurrent_requests: 256,
+        writes_per_minute: 120,
+    };
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl Config {
@@ -113,6 +172,7 @@ impl Config {
             guest_dir: None,
             v86_dir: PathBuf::from("node_modules/v86/build"),
             site_root: PathBuf::from("target/site"),
+            edge: EdgeConfig::default(),
         }
     }
 }
@@ -174,6 +234,36 @@ mod tests {
         ));
         let cli = Cli::try_parse_from(["webvm-appserver", "index-packages"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::IndexPackages)));
+    }
+
+    #[test]
+    fn help_never_shows_the_database_url() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let database_url = command
+            .get_arguments()
+            .find(|argument| argument.get_id() == "database_url")
+            .expect("the database-url flag exists");
+        assert!(database_url.is_hide_env_values_set());
+    }
+
+    #[test]
+    fn edge_limits_have_embedded_defaults() {
+        let cli = Cli::try_parse_from(["webvm-appserver"]).expect("defaults parse");
+        assert_eq!(cli.config.edge, EdgeConfig::DEFAULT);
+        let cli = Cli::try_parse_from([
+            "webvm-appserver",
+            "--public-origin",
+            "https://apps.example.com",
+            "--writes-per-minute",
+            "5",
+        ])
+        .expect("flags parse");
+        assert_eq!(
+            cli.config.edge.public_origin.as_deref(),
+            Some("https://apps.example.com")
+        );
+        assert_eq!(cli.config.edge.writes_per_minute, 5);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP server (feature `ssr`): start-up, router, health check and graceful shutdown.
 
 pub mod config;
+pub mod edge;
 pub mod packages;
 pub mod static_files;
 pub mod storage;
@@ -122,8 +123,21 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// Opens storage and builds the full router: pages, server functions, `/healthz` and static files.
+/// Opens storage and builds the full router: pages, server functions, `/healthz` and static
+/// files, behind the edge's layers.
 pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
+    Ok(build_app(config).await?.router)
+}
+
+/// The router and the storage it serves from (tests reach into the storage).
+pub struct BuiltApp {
+    pub router: Router,
+    pub storage: Storage,
+}
+
+/// Like [`build_router`], and also hands back the storage.
+pub async fn build_app(config: &Config) -> Result<BuiltApp, StartupError> {
+    let policy = edge::SitePolicy::from_config(&config.edge)?;
     let storage = Storage::open(config).await?;
     packages::index_at_startup(config, &storage).await;
     packages::spawn_rescan_on_sighup(config.clone(), storage.clone());
@@ -134,8 +148,9 @@ pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
     };
     let static_files = load_static_files(config);
     let routes = generate_route_list(App);
-    let router = Router::new()
-        .route("/healthz", get(healthz))
+    let context_storage = storage.clone();
+    let context_policy = policy.clone();
+    let app = Router::new()
         .merge(static_files::routes(static_files))
         .merge(packages::http::routes(
             storage.clone(),
@@ -144,21 +159,31 @@ pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(storage.clone()),
+            move || {
+                provide_context(context_storage.clone());
+                provide_context(context_policy.clone());
+            },
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<ServerState, _>(shell))
         .layer(
-            // .deb files are compressed already, and are served with Range requests.
+            // .deb files are compressed already and served with Range requests; the guest
+            // image and snapshots are binary, large and streamed (the snapshot is gzipped
+            // ahead of time).
             tower_http::compression::CompressionLayer::new().compress_when(
-                DefaultPredicate::new().and(NotForContentType::const_new(
-                    packages::http::DEB_CONTENT_TYPE,
-                )),
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new(
+                        packages::http::DEB_CONTENT_TYPE,
+                    ))
+                    .and(NotForContentType::const_new("application/octet-stream")),
             ),
         )
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state.clone());
+    let health = Router::new()
+        .route("/healthz", get(healthz))
         .with_state(state);
-    Ok(router)
+    let router = edge::harden(app, health, policy, &config.edge, crate::api::ENDPOINTS);
+    Ok(BuiltApp { router, storage })
 }
 
 /// The guest image and v86 files to serve; a missing or broken guest build is logged, not fatal.
@@ -218,8 +243,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     tracing::info!(data_dir = %config.data_dir.display(), "storage ready");
     println!("webvm-appserver is listening: open http://{local}/");
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
+    edge::serve::serve(listener, router, &config.edge, shutdown_signal())
         .await
         .map_err(ServeError::Serve)?;
     tracing::info!("server stopped");

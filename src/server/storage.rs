@@ -35,6 +35,8 @@ pub enum StartupError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported DATABASE_URL scheme in {0}: use sqlite:// or postgres://")]
     UnsupportedDatabase(String),
+    #[error("{0}. Check --public-origin or WEBVM_PUBLIC_ORIGIN")]
+    PublicOrigin(#[from] super::edge::origin::OriginError),
 }
 
 /// A failure while reading or writing stored data.
@@ -46,6 +48,32 @@ pub enum StorageError {
     CorruptDocument { kind: &'static str, reason: String },
     #[error("a document could not be encoded: {0}")]
     Encode(String),
+    #[error("the name “{name}” is already taken in this workspace")]
+    NameTaken { name: String },
+}
+
+impl From<StorageError> for crate::error::AppError {
+    fn from(error: StorageError) -> Self {
+        use crate::error::AppError;
+        match error {
+            // Every connection is busy (or the database stopped answering): the caller may
+            // retry; logged as a warning, since a flood of these is load, not a bug.
+            StorageError::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("database pool exhausted: request refused with 503");
+                AppError::Unavailable
+            }
+            StorageError::Database(sqlx::Error::Io(_))
+            | StorageError::Database(sqlx::Error::PoolClosed) => {
+                tracing::warn!(%error, "database unreachable: request refused with 503");
+                AppError::Unavailable
+            }
+            StorageError::NameTaken { name } => AppError::invalid(
+                format!("The name “{name}” is already taken."),
+                vec![format!("name: another application is called “{name}”")],
+            ),
+            other => AppError::internal(other),
+        }
+    }
 }
 
 /// Which database engine the pool talks to.
@@ -54,6 +82,9 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// How long a request waits for a database connection before it is refused with 503.
+pub const POOL_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The server's database handle; cheap to clone.
 #[derive(Debug, Clone)]
@@ -74,15 +105,36 @@ pub fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Strips the password from a database URL so it can be shown in messages and logs.
+/// Strips the passwords from a database URL so it can be shown in messages and logs: the
+/// one in the user-info part and any `password`-like query parameter (`?password=…`,
+/// `&sslpassword=…`).
 pub fn redact_database_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
+            let credentials = &base[scheme_end + 3..at];
             let user = credentials.split(':').next().unwrap_or_default();
-            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+            format!("{}://{}:***@{}", &base[..scheme_end], user, &base[at + 1..])
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", parameters.join("&"))
+        }
     }
 }
 
@@ -126,7 +178,9 @@ impl Storage {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 10,
             })
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            // Fail fast when every connection is busy: a request waits at most this long,
+            // then gets a 503, instead of piling up behind a starved pool.
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -160,10 +214,22 @@ impl Storage {
         self.backend
     }
 
-    /// A cheap query that proves the database answers.
+    /// The connection pool (tests hold its connections to prove that exhaustion fails fast).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A cheap query that proves the database answers, within [`POOL_ACQUIRE_TIMEOUT`].
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
-        Ok(())
+        match tokio::time::timeout(
+            POOL_ACQUIRE_TIMEOUT,
+            sqlx::query("SELECT 1").fetch_one(&self.pool),
+        )
+        .await
+        {
+            Ok(result) => result.map(|_| ()).map_err(StorageError::from),
+            Err(_) => Err(StorageError::Database(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     /// Creates a workspace and returns its credentials; only the token's hash is stored.
@@ -196,7 +262,13 @@ impl Storage {
             .await?;
         Ok(row.and_then(|row| {
             let stored: String = row.try_get("token_sha256").ok()?;
-            (stored == sha256_hex(&credentials.token)).then_some(credentials.id)
+            // Constant time, so the comparison leaks nothing about the stored hash.
+            let equal: bool = subtle::ConstantTimeEq::ct_eq(
+                stored.as_bytes(),
+                sha256_hex(&credentials.token).as_bytes(),
+            )
+            .into();
+            equal.then_some(credentials.id)
         }))
     }
 
@@ -243,7 +315,14 @@ impl Storage {
         .bind(document)
         .bind(Utc::now().to_rfc3339())
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|error| match &error {
+            // Two writers raced for one name: the unique index keeps exactly one.
+            sqlx::Error::Database(database) if database.is_unique_violation() => {
+                StorageError::NameTaken { name: name.clone() }
+            }
+            _ => StorageError::from(error),
+        })?;
         Ok(())
     }
 
@@ -258,9 +337,19 @@ impl Storage {
         .bind(workspace.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| decode_column("Application", row))
-            .collect()
+        // One unreadable document must not hide the others: it is logged and left out (and
+        // opening it alone fails with a reference).
+        Ok(rows
+            .iter()
+            .filter_map(|row| match decode_column("Application", row) {
+                Ok(application) => Some(application),
+                Err(error) => {
+                    let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+                    tracing::error!(%reference, %workspace, %error, "an application document is unreadable; left out of the list");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// One application of a workspace, by name (compared case-insensitively).
@@ -515,6 +604,15 @@ mod tests {
             ),
             ("postgres://db/app", "postgres://db/app"),
             ("sqlite://data/x.db", "sqlite://data/x.db"),
+            (
+                "postgres://db/app?user=u&password=secret",
+                "postgres://db/app?user=u&password=***",
+            ),
+            (
+                "postgres://u:pw@db/app?sslmode=require&PassWord=x&sslpassword=y",
+                "postgres://u:***@db/app?sslmode=require&PassWord=***&sslpassword=***",
+            ),
+            ("postgres://db/app?password", "postgres://db/app?password"),
         ];
         for (url, expected) in cases {
             assert_eq!(redact_database_url(url), expected, "{url}");

@@ -1,5 +1,6 @@
 //! Shared by the integration tests: serves the real router on a free loopback port.
 
+pub mod database;
 use webvm_appserver::server::build_router;
 use webvm_appserver::server::config::Config;
 
@@ -10,10 +11,16 @@ pub async fn serve_on_loopback(config: &Config) -> String {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
+    let limits = config.edge.clone();
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service())
-            .await
-            .expect("serve");
+        webvm_appserver::server::edge::serve::serve(
+            listener,
+            router,
+            &limits,
+            std::future::pending(),
+        )
+        .await
+        .expect("serve");
     });
     format!("http://{addr}")
 }

@@ -473,3 +473,64 @@ proptest! {
         prop_assert_eq!(imported.backup, backup);
     }
 }
+
+/// Hostile imports: deeply nested or very large JSON ends in an error or a result, never a
+/// stack overflow, a panic or a hang.
+mod hostile_input {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        for depth in [200, 10_000, 1_000_000] {
+            let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            assert!(matches!(
+                import_backup(&json, &catalog()),
+                Err(BackupError::Malformed(_))
+            ));
+            let nested_object = format!(
+                "{{\"version\":\"2\",\"settings\":{}1{}}}",
+                "{\"a\":".repeat(depth),
+                "}".repeat(depth)
+            );
+            assert!(import_backup(&nested_object, &catalog()).is_err());
+        }
+    }
+
+    #[test]
+    fn a_huge_backup_is_read_and_every_problem_listed() {
+        let backup = ApplicationServerBackup {
+            version: CURRENT_FORMAT_VERSION.to_owned(),
+            timestamp: now(),
+            webvm_state: webvm_state(),
+            applications: Vec::new(),
+            packages: installed_packages(),
+            settings: Default::default(),
+        };
+        let mut value = serde_json::to_value(&backup).expect("serializes");
+        // 20,000 apps, all with the same name and port: every duplicate is a problem.
+        let mut app = application("same-name");
+        app.execution.port = Some(port(8080));
+        let app = serde_json::to_value(app).expect("serializes");
+        value["applications"] = Value::Array(vec![app; 20_000]);
+        let json = value.to_string();
+        match import_backup(&json, &catalog()) {
+            Err(BackupError::Invalid { problems }) => assert!(problems.len() >= 19_999),
+            other => panic!("duplicates must be refused, got {other:?}"),
+        }
+        // A 16 MiB description is one long field: read, and judged by the rules.
+        let mut app = application("long-text");
+        app.description = Some("x".repeat(16 << 20));
+        value["applications"] = json!([app]);
+        assert!(matches!(
+            import_backup(&value.to_string(), &catalog()),
+            Ok(_) | Err(BackupError::Invalid { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "[\\[\\]{}\":,0-9a-z \\\\]{0,400}") {
+            let _ = import_backup(&text, &catalog());
+        }
+    }
+}

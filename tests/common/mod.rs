@@ -5,6 +5,8 @@ use webvm_appserver::server::build_router;
 use webvm_appserver::server::config::Config;
 
 /// Builds the full router for `config`, serves it on 127.0.0.1 and returns its base URL.
+// Each test binary compiles this module; some serve their own router instead.
+#[allow(dead_code)]
 pub async fn serve_on_loopback(config: &Config) -> String {
     let router = build_router(config).await.expect("router builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

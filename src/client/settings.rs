@@ -56,9 +56,31 @@ pub fn engine() -> EngineKind {
         .unwrap_or_default()
 }
 
-/// Chooses the engine (takes effect at the next boot).
+/// Chooses the engine (takes effect at the next boot). The choice is also put in a cookie,
+/// so the server sends the cross-origin isolation headers CheerpX needs, and only then.
 pub fn set_engine(kind: EngineKind) -> Result<(), String> {
-    write(ENGINE_KEY, kind.key())
+    write(ENGINE_KEY, kind.key())?;
+    set_engine_cookie(kind)
+}
+
+#[cfg(feature = "hydrate")]
+fn set_engine_cookie(kind: EngineKind) -> Result<(), String> {
+    let document = web_sys::window()
+        .and_then(|window| window.document())
+        .ok_or("this page has no document")?;
+    let cookie = format!(
+        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        crate::model::ENGINE_COOKIE,
+        kind.key()
+    );
+    js_sys::Reflect::set(&document, &"cookie".into(), &cookie.into())
+        .map(|_| ())
+        .map_err(|_| "the browser refused the engine cookie".to_string())
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn set_engine_cookie(_kind: EngineKind) -> Result<(), String> {
+    Ok(())
 }
 
 /// Whether the VM boots when the dashboard opens.

@@ -97,6 +97,11 @@ pub use webvm::{
     WebVMStatus, WebVMStore,
 };
 
+/// The cookie in which a browser tells the server which VM engine it runs (`v86` or
+/// `cheerpx`), so that pages are served cross-origin isolated (COOP/COEP) only for CheerpX,
+/// which needs it. Not a secret; set by the Settings page.
+pub const ENGINE_COOKIE: &str = "webvm_engine";
+
 #[cfg(test)]
 mod tests {
     use super::*;

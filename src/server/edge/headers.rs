@@ -9,8 +9,7 @@ use axum::response::Response;
 
 use super::SitePolicy;
 
-/// The cookie the Settings page sets when the user picks CheerpX (not a secret).
-pub const ENGINE_COOKIE: &str = "webvm_engine";
+use crate::model::{VmEngine, ENGINE_COOKIE};
 
 /// The Content-Security-Policy of a rendered page. Scripts must be the server's own files or
 /// carry this response's nonce (Leptos puts it on its hydration and resource scripts); wasm
@@ -56,7 +55,9 @@ fn wants_cross_origin_isolation(headers: &HeaderMap) -> bool {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == ENGINE_COOKIE && value == "cheerpx")
+        .any(|(name, value)| {
+            name == ENGINE_COOKIE && value.parse::<VmEngine>() == Ok(VmEngine::Cheerpx)
+        })
 }
 
 fn is_html(headers: &HeaderMap) -> bool {

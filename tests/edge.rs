@@ -35,17 +35,7 @@ async fn start_with(edit: impl FnOnce(&mut EdgeConfig)) -> TestServer {
     let mut config = common::database::test_config(data.path().join("data")).await;
     edit(&mut config.edge);
     let built = build_app(&config).await.expect("router builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let limits = config.edge.clone();
-    let router = built.router;
-    tokio::spawn(async move {
-        edge::serve::serve(listener, router, &limits, std::future::pending())
-            .await
-            .expect("serve");
-    });
+    let addr = common::serve_router(built.router, &config.edge).await;
     TestServer {
         base: format!("http://{addr}"),
         addr,
@@ -259,20 +249,7 @@ async fn a_panicking_request_is_a_500_with_a_reference_and_the_next_is_served() 
         &EdgeConfig::default(),
         edge::EndpointTable::default(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        edge::serve::serve(
-            listener,
-            router,
-            &EdgeConfig::default(),
-            std::future::pending(),
-        )
-        .await
-        .expect("serve");
-    });
+    let addr = common::serve_router(router, &EdgeConfig::default()).await;
     for _ in 0..3 {
         let response = client()
             .get(format!("http://{addr}/boom"))

@@ -32,8 +32,13 @@ impl Write for CapturedLog {
 
 impl CapturedLog {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
-            .into_owned()
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+        .into_owned()
     }
 }
 
@@ -60,22 +65,10 @@ async fn the_debug_log_holds_no_token_cookie_or_password() {
 
     let config = common::database::test_config(data.path().join("data")).await;
     let built = build_app(&config).await.expect("router builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let limits = config.edge.clone();
-    let router = built.router;
-    tokio::spawn(async move {
-        webvm_appserver::server::edge::serve::serve(
-            listener,
-            router,
-            &limits,
-            std::future::pending(),
-        )
-        .await
-        .expect("serve");
-    });
+    let base = format!(
+        "http://{}",
+        common::serve_router(built.router, &config.edge).await
+    );
 
     let client = reqwest::Client::new();
     // A new workspace: its cookie travels in Set-Cookie.
@@ -91,13 +84,22 @@ async fn the_debug_log_holds_no_token_cookie_or_password() {
         .and_then(|value| value.to_str().ok())
         .expect("a cookie")
         .to_string();
-    let cookie = set_cookie.split(';').next().expect("name=value").to_string();
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
     let token = cookie
         .split_once('.')
         .map(|(_, token)| token.to_string())
         .expect("id.token");
     // Pages and functions called with it.
-    for path in ["/", "/applications", "/settings", "/applications/no-such-app"] {
+    for path in [
+        "/",
+        "/applications",
+        "/settings",
+        "/applications/no-such-app",
+    ] {
         client
             .get(format!("{base}{path}"))
             .header("cookie", &cookie)
@@ -151,7 +153,10 @@ async fn the_debug_log_holds_no_token_cookie_or_password() {
 
     let text = log.text();
     assert!(text.contains("request"), "the log was captured: {text}");
-    assert!(text.contains("/status/***"), "status paths are logged redacted");
+    assert!(
+        text.contains("/status/***"),
+        "status paths are logged redacted"
+    );
     for secret in [
         token.as_str(),
         share.as_str(),

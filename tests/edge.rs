@@ -56,6 +56,11 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// GETs a URL (a page, `/healthz`); `what` names it when the request fails.
+async fn get(url: String, what: &str) -> reqwest::Response {
+    client().get(url).send().await.expect(what)
+}
+
 /// POSTs to a server function with the given extra headers.
 async fn call(
     server: &TestServer,
@@ -194,11 +199,11 @@ async fn a_connection_flood_does_not_starve_healthz() {
         }
     }
     assert!(closed >= 64 - 16, "only {closed} of the flood were refused");
-    let response = client()
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .expect("healthz answers during the flood");
+    let response = get(
+        format!("{}/healthz", server.base),
+        "healthz answers during the flood",
+    )
+    .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -217,11 +222,7 @@ async fn pool_exhaustion_fails_fast_with_503_and_recovers() {
     assert!(response.headers().contains_key("retry-after"));
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body, serde_json::json!("Unavailable"));
-    let health = client()
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .expect("healthz");
+    let health = get(format!("{}/healthz", server.base), "healthz").await;
     assert_eq!(health.status(), 503);
     drop(held);
     let response = call(&server, "list_packages", "", &[]).await;
@@ -230,18 +231,17 @@ async fn pool_exhaustion_fails_fast_with_503_and_recovers() {
 
 #[tokio::test]
 async fn a_panicking_request_is_a_500_with_a_reference_and_the_next_is_served() {
-    use axum::routing::get;
     let policy = edge::SitePolicy::default();
     let app = axum::Router::new()
         .route(
             "/boom",
-            get(|| async {
+            axum::routing::get(|| async {
                 let values: Vec<&'static str> = Vec::new();
                 // An index out of bounds, as a bug would cause.
                 values[usize::from(values.is_empty())]
             }),
         )
-        .route("/fine", get(|| async { "fine" }));
+        .route("/fine", axum::routing::get(|| async { "fine" }));
     let router = edge::harden(
         app,
         axum::Router::new(),
@@ -251,20 +251,16 @@ async fn a_panicking_request_is_a_500_with_a_reference_and_the_next_is_served() 
     );
     let addr = common::serve_router(router, &EdgeConfig::default()).await;
     for _ in 0..3 {
-        let response = client()
-            .get(format!("http://{addr}/boom"))
-            .send()
-            .await
-            .expect("an answer, not a dropped connection");
+        let response = get(
+            format!("http://{addr}/boom"),
+            "an answer, not a dropped connection",
+        )
+        .await;
         assert_eq!(response.status(), 500);
         let body: serde_json::Value = response.json().await.expect("json");
         let reference = body["Internal"]["reference"].as_str().unwrap_or_default();
         assert_eq!(reference.len(), 8, "{body}");
-        let response = client()
-            .get(format!("http://{addr}/fine"))
-            .send()
-            .await
-            .expect("the next request is served");
+        let response = get(format!("http://{addr}/fine"), "the next request is served").await;
         assert_eq!(response.status(), 200);
     }
 }
@@ -341,11 +337,7 @@ async fn the_workspace_cookie_is_http_only_and_lax_and_secure_on_tls() {
     );
     assert!(set_cookie.contains("; Secure") && set_cookie.contains("Path=/"));
     assert!(!set_cookie.contains("Domain"));
-    let page = client()
-        .get(format!("{}/", tls.base))
-        .send()
-        .await
-        .expect("page");
+    let page = get(format!("{}/", tls.base), "page").await;
     assert!(page.headers().contains_key("strict-transport-security"));
     // Over TLS the origin must be the configured one, even if it matches the Host.
     let response = call(
@@ -427,11 +419,7 @@ async fn missing_things_are_404_and_bad_arguments_400_with_generic_messages() {
 #[tokio::test]
 async fn pages_carry_the_security_headers_and_a_nonce_csp() {
     let server = start().await;
-    let response = client()
-        .get(format!("{}/", server.base))
-        .send()
-        .await
-        .expect("page");
+    let response = get(format!("{}/", server.base), "page").await;
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     let header = |name: &str| {
@@ -520,7 +508,7 @@ async fn script_endings_in_names_and_descriptions_are_escaped() {
         ),
     ] {
         let path = format!("{}/applications/{escaped}", server.base);
-        let response = client().get(path).send().await.expect("page");
+        let response = get(path, "page").await;
         assert_eq!(response.status(), 404);
         let html = response.text().await.expect("html");
         assert!(
@@ -544,11 +532,7 @@ async fn script_endings_in_names_and_descriptions_are_escaped() {
         .create_share_link(owner.id, app.id)
         .await
         .expect("link");
-    let response = client()
-        .get(format!("{}/status/{token}", server.base))
-        .send()
-        .await
-        .expect("page");
+    let response = get(format!("{}/status/{token}", server.base), "page").await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.expect("html");
     assert!(html.contains("xss-demo"));
@@ -707,11 +691,7 @@ async fn a_database_lost_after_start_up_is_reported_and_recovers() {
         .map(|name| name.split('?').next().unwrap_or(name).to_string())
         .expect("a PostgreSQL database");
     set_connections_allowed(&database, false).await;
-    let health = client()
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .expect("healthz answers");
+    let health = get(format!("{}/healthz", server.base), "healthz answers").await;
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.expect("json");
     assert_eq!(body["database"], "unreachable");
@@ -724,11 +704,7 @@ async fn a_database_lost_after_start_up_is_reported_and_recovers() {
     set_connections_allowed(&database, true).await;
     let mut recovered = false;
     for _ in 0..20 {
-        let health = client()
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .expect("healthz");
+        let health = get(format!("{}/healthz", server.base), "healthz").await;
         if health.status() == 200 {
             recovered = true;
             break;

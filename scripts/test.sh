@@ -33,6 +33,42 @@ unit_tests() {
     cargo test --features ssr
 }
 stage "cargo test" unit_tests
+# The integration tests again, on a throwaway PostgreSQL cluster (scripts/postgres.sh; each
+# test creates a database of its own on it). Skipped, loudly, only when Debian's postgresql
+# package can't be installed; a cluster that is installed but fails fails the stage.
+POSTGRES_DIR=""
+stop_postgres() {
+  if [ -n "$POSTGRES_DIR" ]; then
+    scripts/postgres.sh stop "$POSTGRES_DIR" || true
+    POSTGRES_DIR=""
+  fi
+}
+postgres_integration_tests() {
+  POSTGRES_DIR="$(mktemp -d "${TMPDIR:-/tmp}/webvm-postgres.XXXXXX")"
+  trap stop_postgres EXIT
+  local url status=0
+  url="$(scripts/postgres.sh start "$POSTGRES_DIR")" || status=$?
+  if [ "$status" = 3 ]; then
+    stop_postgres
+    printf '\n\033[1;41;97m %s \033[0m\n\n' \
+      "SKIPPED: PostgreSQL not available (Debian's postgresql package could not be installed)" >&2
+    SUMMARY+=("SKIPPED: PostgreSQL not available: the integration tests ran on SQLite only")
+    return 0
+  elif [ "$status" != 0 ]; then
+    echo "scripts/postgres.sh failed (exit $status)" >&2
+    return "$status"
+  fi
+  local tests=() file
+  for file in tests/*.rs; do
+    tests+=(--test "$(basename "$file" .rs)")
+  done
+  env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
+    WEBVM_TEST_POSTGRES_URL="$url" cargo test --features ssr "${tests[@]}"
+  stop_postgres
+  trap - EXIT
+}
+stage "integration tests (PostgreSQL)" postgres_integration_tests
 stage "release build" cargo leptos build --release
 # The boot snapshot the VM tests restore: built once per image, v86 version and machine
 # options (skipped in a second when cached next to the image).

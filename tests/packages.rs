@@ -1,10 +1,13 @@
 //! Integration tests of the package repository: real `.deb` files built with Debian's
 //! `dpkg-deb` (gzip, xz and zstd control archives), indexed by the real router on a
-//! temporary SQLite file, the catalog served by the server functions, and the files served
-//! with Range, a strong ETag and no way out of the package directory.
+//! temporary SQLite file (or a fresh PostgreSQL database when `WEBVM_TEST_POSTGRES_URL` is
+//! set, see `common::database`), the catalog served by the server functions, and the files
+//! served with Range, a strong ETag and no way out of the package directory.
 #![cfg(feature = "ssr")]
 
 mod common;
+
+use common::database;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,9 +33,9 @@ impl TestServer {
 }
 
 /// A configuration whose catalog is `catalog` (TOML) and whose package dir holds `debs`.
-fn prepare(catalog: Option<&str>, debs: &[(String, Vec<u8>)]) -> (Config, tempfile::TempDir) {
+async fn prepare(catalog: Option<&str>, debs: &[(String, Vec<u8>)]) -> (Config, tempfile::TempDir) {
     let root = tempfile::tempdir().expect("temp dir");
-    let config = Config::for_data_dir(root.path().join("data"));
+    let config = database::test_config(root.path().join("data")).await;
     std::fs::create_dir_all(config.effective_packages_dir()).expect("packages dir");
     if let Some(catalog) = catalog {
         std::fs::write(config.catalog.clone().expect("test catalog path"), catalog)
@@ -193,7 +196,7 @@ async fn the_catalog_is_resolved_from_real_debs() {
         broken_name.clone(),
         broken_bytes[..broken_bytes.len() / 3].to_vec(),
     ));
-    let (config, root) = prepare(Some(CATALOG), &debs);
+    let (config, root) = prepare(Some(CATALOG), &debs).await;
     let server = start(config, root).await;
 
     let catalog = call(&server, "package_catalog").await;
@@ -280,7 +283,7 @@ async fn the_catalog_is_resolved_from_real_debs() {
 #[tokio::test]
 async fn package_files_are_served_with_range_and_a_strong_etag_and_nothing_else() {
     let debs = fixtures();
-    let (config, root) = prepare(Some(CATALOG), &debs);
+    let (config, root) = prepare(Some(CATALOG), &debs).await;
     // Things that must never be served: a .deb outside the directory, a symlink to it,
     // the database, a hidden file.
     std::fs::write(root.path().join("secret.deb"), b"secret").expect("secret");
@@ -417,7 +420,8 @@ roots = [{{ package = "tampered-demo", sha256 = "{genuine}" }}]
     let (config, root) = prepare(
         Some(&catalog),
         &[(TAMPERED_DEMO_FILE.to_string(), tampered.clone())],
-    );
+    )
+    .await;
     let server = start(config, root).await;
     let catalog = call(&server, "package_catalog").await;
     let entry = &catalog["entries"][0];
@@ -457,7 +461,7 @@ roots = [{{ package = "tampered-demo", sha256 = "{genuine}" }}]
 #[tokio::test]
 async fn a_rescan_picks_up_changes_and_reuses_unchanged_files() {
     let debs = fixtures();
-    let (config, root) = prepare(Some(CATALOG), &debs[..2]);
+    let (config, root) = prepare(Some(CATALOG), &debs[..2]).await;
     let storage = Storage::open(&config).await.expect("storage");
     let first = index_repository(&config, &storage).await.expect("index");
     assert_eq!((first.files, first.hashed, first.reused), (2, 2, 0));
@@ -481,13 +485,13 @@ async fn a_rescan_picks_up_changes_and_reuses_unchanged_files() {
 #[tokio::test]
 async fn a_bad_catalog_or_a_missing_directory_never_stops_the_server() {
     // Invalid catalog: the server starts, logs it, and the catalog stays empty.
-    let (config, root) = prepare(Some("[[runtime]]\nid = \"Bad Id\"\n"), &fixtures());
+    let (config, root) = prepare(Some("[[runtime]]\nid = \"Bad Id\"\n"), &fixtures()).await;
     let server = start(config, root).await;
     assert_eq!(call(&server, "list_packages").await, serde_json::json!([]));
 
     // A catalog without any package directory: every runtime is `error`, with the reason.
     let root = tempfile::tempdir().expect("temp dir");
-    let config = Config::for_data_dir(root.path().join("data"));
+    let config = database::test_config(root.path().join("data")).await;
     std::fs::create_dir_all(&config.data_dir).expect("data dir");
     std::fs::write(config.catalog.clone().expect("path"), CATALOG).expect("catalog");
     let server = start(config, root).await;

@@ -1,7 +1,10 @@
-//! Integration tests: the real router on a temporary SQLite file, called over HTTP.
+//! Integration tests: the real router on a temporary SQLite file, or on a fresh PostgreSQL
+//! database when `WEBVM_TEST_POSTGRES_URL` is set (see `common::database`), called over HTTP.
 #![cfg(feature = "ssr")]
 
 mod common;
+
+use common::database;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -21,7 +24,7 @@ struct TestServer {
 
 async fn start_server() -> TestServer {
     let data = tempfile::tempdir().expect("temp dir");
-    let config = Config::for_data_dir(data.path().join("data"));
+    let config = database::test_config(data.path().join("data")).await;
     let base = common::serve_on_loopback(&config).await;
     TestServer {
         base,
@@ -84,11 +87,19 @@ async fn healthz_reports_the_database() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["database"], "Sqlite");
-    assert!(
-        server.config.data_dir.join("webvm-appserver.db").exists(),
-        "database file created in the data dir"
-    );
+    assert_eq!(body["database"], database::backend_name());
+    let sqlite_file = server.config.data_dir.join("webvm-appserver.db");
+    if database::is_postgres() {
+        assert!(
+            !sqlite_file.exists(),
+            "no SQLite file when PostgreSQL is configured"
+        );
+    } else {
+        assert!(
+            sqlite_file.exists(),
+            "database file created in the data dir"
+        );
+    }
 }
 
 #[tokio::test]
@@ -110,7 +121,7 @@ async fn server_functions_without_a_workspace_return_empty_state() {
     let (status, body) = call(&server, "get_settings", "", None).await;
     assert_eq!(status, 200);
     assert_eq!(body["hasWorkspace"], false);
-    assert_eq!(body["databaseBackend"], "Sqlite");
+    assert_eq!(body["databaseBackend"], database::backend_name());
 }
 
 #[tokio::test]
@@ -161,7 +172,7 @@ async fn a_workspace_sees_its_own_applications_and_nobody_else_does() {
         Some(&cookie(&owner)),
     )
     .await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 404, "a missing application is a 404: {body}");
     assert_eq!(body["NotFound"]["what"], "The application “missing”");
 }
 
@@ -250,6 +261,36 @@ async fn public_status_pages_follow_share_links() {
     }
 }
 
+#[tokio::test]
+async fn each_test_server_has_a_database_of_its_own() {
+    let first = start_server().await;
+    let second = start_server().await;
+    assert_ne!(
+        first.config.effective_database_url(),
+        second.config.effective_database_url()
+    );
+    let first_storage = Storage::open(&first.config).await.expect("storage");
+    let second_storage = Storage::open(&second.config).await.expect("storage");
+    assert_eq!(first_storage.backend(), database::backend());
+    let owner = first_storage.create_workspace().await.expect("workspace");
+    first_storage
+        .put_application(owner.id, &sample_application("alone"))
+        .await
+        .expect("stored");
+    assert_eq!(
+        first_storage.authenticate(&owner).await.expect("query"),
+        Some(owner.id)
+    );
+    assert_eq!(
+        second_storage.authenticate(&owner).await.expect("query"),
+        None,
+        "the other server's database has no such workspace"
+    );
+    let (_, body) = call(&second, "list_applications", "", Some(&cookie(&owner))).await;
+    assert_eq!(body, serde_json::json!([]));
+}
+
+// SQLite only: a PostgreSQL database does not live in the data directory.
 #[tokio::test]
 async fn start_up_fails_clearly_when_the_data_dir_is_not_writable() {
     let data = tempfile::tempdir().expect("temp dir");

@@ -4,6 +4,7 @@
 //! Everything here is pure and total: malformed input gives a [`ControlError`], never a panic.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::fmt;
 
 use super::version;
@@ -34,6 +35,8 @@ pub enum ControlError {
     BadPackageName(String),
     #[error("'{0}' is not a valid version")]
     BadVersion(String),
+    #[error("'{0}' is not a Debian architecture name")]
+    BadArchitecture(String),
 }
 
 /// One deb822 paragraph: fields in file order, continuation lines joined with `\n`.
@@ -65,11 +68,14 @@ impl Paragraph {
 pub fn parse_paragraphs(text: &str) -> Result<Vec<Paragraph>, ControlError> {
     let mut paragraphs = Vec::new();
     let mut current = Paragraph::default();
+    // The current paragraph's field names, lowercased: duplicates are found in linear time.
+    let mut names = HashSet::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         if line.trim().is_empty() {
             if !current.fields.is_empty() {
                 paragraphs.push(std::mem::take(&mut current));
+                names.clear();
             }
             continue;
         }
@@ -104,7 +110,7 @@ pub fn parse_paragraphs(text: &str) -> Result<Vec<Paragraph>, ControlError> {
                 reason: "a malformed field name",
             });
         }
-        if current.get(name).is_some() {
+        if !names.insert(name.to_ascii_lowercase()) {
             return Err(ControlError::DuplicateField(name.to_string()));
         }
         current
@@ -242,6 +248,20 @@ pub fn is_package_name(name: &str) -> bool {
         })
 }
 
+/// True for a Debian architecture name or wildcard (`i386`, `all`, `any`, `linux-any`,
+/// `musl-linux-arm64`): lowercase letters, digits and inner single `-`, at most 64 bytes.
+/// Nothing else can reach a file name built from it.
+pub fn is_architecture(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
 /// True for a plausible Debian version: starts with a digit (after an optional epoch) and
 /// uses only the characters Debian policy allows.
 pub fn is_version(text: &str) -> bool {
@@ -320,14 +340,8 @@ fn parse_relation(field: &'static str, text: &str) -> Result<Relation, ControlEr
     if !is_package_name(name) {
         return Err(bad("a malformed package name"));
     }
-    if let Some(arch) = arch_qualifier {
-        let valid = !arch.is_empty()
-            && arch
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            return Err(bad("a malformed architecture qualifier"));
-        }
+    if arch_qualifier.is_some_and(|arch| !is_architecture(arch)) {
+        return Err(bad("a malformed architecture qualifier"));
     }
     Ok(Relation {
         name: name.to_string(),
@@ -375,6 +389,9 @@ impl Control {
             return Err(ControlError::BadVersion(version));
         }
         let architecture = required("Architecture")?.to_string();
+        if !is_architecture(&architecture) {
+            return Err(ControlError::BadArchitecture(architecture));
+        }
         let relations = |name: &'static str| -> Result<Vec<Alternatives>, ControlError> {
             match paragraph.get(name) {
                 Some(text) => parse_relations(name, text),
@@ -707,6 +724,56 @@ Description: small, powerful, scalable web/proxy server
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn architectures_are_checked() {
+        for (name, ok) in [
+            ("i386", true),
+            ("all", true),
+            ("any", true),
+            ("amd64", true),
+            ("linux-any", true),
+            ("any-i386", true),
+            ("kfreebsd-amd64", true),
+            ("musl-linux-arm64", true),
+            ("", false),
+            ("I386", false),
+            ("i386 amd64", false),
+            ("../../../tmp/x", false),
+            ("i386/../x", false),
+            ("-i386", false),
+            ("i386-", false),
+            ("linux--any", false),
+            ("i386\0", false),
+            ("amd64_x", false),
+        ] {
+            assert_eq!(is_architecture(name), ok, "{name:?}");
+        }
+        assert!(is_architecture(&"a".repeat(64)));
+        assert!(!is_architecture(&"a".repeat(65)));
+        for architecture in ["../../etc/cron.d/x", "i386/../../x", "I386", "any all"] {
+            let text = format!("Package: x1\nVersion: 1\nArchitecture: {architecture}\n");
+            assert_eq!(
+                Control::parse(&text),
+                Err(ControlError::BadArchitecture(architecture.into())),
+                "{architecture:?}"
+            );
+        }
+        let control = Control::parse("Package: x1\nVersion: 1\nArchitecture: linux-any\n");
+        assert_eq!(control.map(|c| c.architecture), Ok("linux-any".into()));
+        assert!(parse_relations("Depends", "foo:-").is_err());
+        assert!(parse_relations("Depends", "foo:linux-any").is_ok());
+    }
+
+    #[test]
+    fn duplicate_fields_are_found_in_any_case_and_per_paragraph() {
+        assert_eq!(
+            parse_paragraphs("Package: a1\nVersion: 1\npackage: b1\n"),
+            Err(ControlError::DuplicateField("package".into()))
+        );
+        let paragraphs = parse_paragraphs("Package: a1\n\nPackage: b1\n").expect("valid");
+        assert_eq!(paragraphs.len(), 2);
     }
 
     #[test]

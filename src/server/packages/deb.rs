@@ -2,8 +2,12 @@
 //! its `debian-binary` member, and `control.tar[.gz|.xz|.zst]` → `./control`.
 //!
 //! The reader is defensive: every length is checked against limits before anything is
-//! allocated, decompression output is capped, and malformed input of any kind ends in a
-//! [`DebError`] instead of a panic (a property test feeds it random and mutated archives).
+//! allocated, and malformed input of any kind ends in a [`DebError`] instead of a panic (a
+//! property test feeds it random and mutated archives). The control archive is decompressed
+//! as a stream straight into the tar reader, never held whole, and at most
+//! [`MAX_CONTROL_TAR`] decompressed bytes are read: every decoder's own memory is bounded
+//! too (xz by liblzma's memory limit, zstd by refusing large windows up front, gzip's is a
+//! fixed 32 KiB), so a decompression bomb costs neither memory nor more than that much work.
 //! It also builds small `.deb` files ([`DebBuilder`]) for fixtures and tests.
 
 use std::io::{self, BufReader, Read, Write};
@@ -16,6 +20,12 @@ pub const MAX_CONTROL_MEMBER: u64 = 16 * 1024 * 1024;
 pub const MAX_CONTROL_TAR: u64 = 32 * 1024 * 1024;
 /// Largest `control` file accepted.
 pub const MAX_CONTROL_FILE: u64 = 1024 * 1024;
+/// Most memory the xz decoder may use: `xz -9` streams (a 64 MiB dictionary, 65 MiB to
+/// decode) still decode. liblzma refuses a stream that needs more before allocating it.
+pub const XZ_MEMORY_LIMIT: u64 = 80 * 1024 * 1024;
+/// Largest zstd window accepted (ruzstd reserves it up front and keeps up to twice that).
+/// `zstd -19` uses 8 MiB; only `--ultra` and `--long` ask for more.
+pub const MAX_ZSTD_WINDOW: u64 = 16 * 1024 * 1024;
 
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
 const AR_HEADER_LEN: usize = 60;
@@ -39,6 +49,8 @@ pub enum DebError {
     MissingControlArchive(String),
     #[error("the control archive is larger than allowed ({size} bytes)")]
     ControlTooLarge { size: u64 },
+    #[error("the {format} control archive decompresses to more than the {limit} bytes allowed")]
+    DecompressedTooLarge { format: &'static str, limit: u64 },
     #[error("the {format} control archive cannot be decompressed: {reason}")]
     Decompress {
         format: &'static str,
@@ -196,8 +208,7 @@ pub fn read_control(reader: impl Read) -> Result<(Control, String), DebError> {
         return Err(DebError::ControlTooLarge { size: control.size });
     }
     let compressed = read_member(&mut reader, control.size, MAX_CONTROL_MEMBER)?;
-    let tar = decompress(compression, &compressed, MAX_CONTROL_TAR)?;
-    let text = control_file_from_tar(&tar)?;
+    let text = control_file_from_member(compression, &compressed)?;
     let text = String::from_utf8(text).map_err(|_| ControlError::NotUtf8)?;
     let control = Control::parse(&text)?;
     Ok((control, text))
@@ -208,61 +219,181 @@ pub fn read_control_bytes(bytes: &[u8]) -> Result<(Control, String), DebError> {
     read_control(bytes)
 }
 
-/// A writer that refuses to grow past a limit (against decompression bombs).
-struct Capped {
-    data: Vec<u8>,
+/// Reads decompressed bytes, refusing more than `limit` of them, and remembers why reading
+/// stopped: the tar reader wraps every error, and the decoder's own errors and the limit
+/// must still be told apart from a malformed tar.
+struct Bounded<R> {
+    inner: R,
     limit: u64,
+    produced: u64,
+    over_limit: bool,
+    failure: Option<io::Error>,
 }
 
-impl Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.data.len() as u64 + buf.len() as u64 > self.limit {
+impl<R: Read> Bounded<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Bounded {
+            inner,
+            limit,
+            produced: 0,
+            over_limit: false,
+            failure: None,
+        }
+    }
+
+    /// The limit or a decoder failure, if reading stopped because of either.
+    fn stopped(&mut self, compression: Compression) -> Result<(), DebError> {
+        if self.over_limit {
+            return Err(DebError::DecompressedTooLarge {
+                format: compression.name(),
+                limit: self.limit,
+            });
+        }
+        match self.failure.take() {
+            Some(error) => Err(decoder_error(compression, &error)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.over_limit {
             return Err(io::Error::other("decompressed data exceeds the limit"));
         }
-        self.data.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        // One byte more than the limit leaves room for, to see whether there is more.
+        let room = (self.limit - self.produced).saturating_add(1);
+        let wanted = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..wanted]) {
+            Ok(read) => {
+                self.produced += read as u64;
+                if self.produced > self.limit {
+                    self.over_limit = true;
+                    return Err(io::Error::other("decompressed data exceeds the limit"));
+                }
+                Ok(read)
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Err(error),
+            Err(error) => {
+                let copy = io::Error::new(error.kind(), error.to_string());
+                self.failure = Some(error);
+                Err(copy)
+            }
+        }
     }
 }
 
-/// Decompresses a whole member, refusing output larger than `limit`.
-pub fn decompress(compression: Compression, input: &[u8], limit: u64) -> Result<Vec<u8>, DebError> {
+/// A decoder's error as a [`DebError::Decompress`], naming liblzma's memory limit.
+fn decoder_error(compression: Compression, error: &io::Error) -> DebError {
+    let memory_limit = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<liblzma::stream::Error>())
+        .is_some_and(|inner| matches!(inner, liblzma::stream::Error::MemLimit));
+    let reason = if memory_limit {
+        format!("it needs more than {XZ_MEMORY_LIMIT} bytes of memory to decode (its dictionary is too large)")
+    } else {
+        error.to_string()
+    };
+    DebError::Decompress {
+        format: compression.name(),
+        reason,
+    }
+}
+
+/// The window a zstd frame declares (the content size for a single-segment frame), read
+/// from its header: ruzstd reserves the whole window before decoding a byte.
+fn zstd_window(input: &[u8]) -> Result<u64, &'static str> {
+    let [0x28, 0xb5, 0x2f, 0xfd, descriptor, rest @ ..] = input else {
+        return Err("it does not start with a zstd frame");
+    };
+    let truncated = "its frame header is truncated";
+    if descriptor & 0x20 == 0 {
+        let window_descriptor = *rest.first().ok_or(truncated)?;
+        let base = 1u64 << (10 + u32::from(window_descriptor >> 3));
+        return Ok(base + base / 8 * u64::from(window_descriptor & 0x07));
+    }
+    let dictionary_id_len = match descriptor & 0x03 {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        _ => 4,
+    };
+    let size_len = match descriptor >> 6 {
+        0 => 1,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let field = rest
+        .get(dictionary_id_len..dictionary_id_len + size_len)
+        .ok_or(truncated)?;
+    let mut bytes = [0u8; 8];
+    bytes[..size_len].copy_from_slice(field);
+    let size = u64::from_le_bytes(bytes);
+    Ok(if size_len == 2 { size + 256 } else { size })
+}
+
+/// The decompressed bytes of a control archive member, as a stream.
+fn decoder<'a>(compression: Compression, input: &'a [u8]) -> Result<Box<dyn Read + 'a>, DebError> {
     let failed = |reason: String| DebError::Decompress {
         format: compression.name(),
         reason,
     };
-    let mut output = Capped {
-        data: Vec::new(),
-        limit,
-    };
-    match compression {
-        Compression::None => {
-            output.write_all(input).map_err(|e| failed(e.to_string()))?;
-        }
-        Compression::Gzip => {
-            let mut decoder = flate2::read::MultiGzDecoder::new(input);
-            io::copy(&mut decoder, &mut output).map_err(|e| failed(e.to_string()))?;
-        }
+    Ok(match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Compression::Xz => {
-            let mut input = input;
-            lzma_rs::xz_decompress(&mut input, &mut output).map_err(|e| failed(e.to_string()))?;
+            let stream = liblzma::stream::Stream::new_stream_decoder(
+                XZ_MEMORY_LIMIT,
+                liblzma::stream::CONCATENATED,
+            )
+            .map_err(|e| failed(e.to_string()))?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(input, stream))
         }
         Compression::Zstd => {
-            let mut decoder = ruzstd::decoding::StreamingDecoder::new(input)
-                .map_err(|e| failed(e.to_string()))?;
-            io::copy(&mut decoder, &mut output).map_err(|e| failed(e.to_string()))?;
+            let window = zstd_window(input).map_err(|reason| failed(reason.to_string()))?;
+            if window > MAX_ZSTD_WINDOW {
+                return Err(failed(format!(
+                    "its frame needs a {window}-byte window, more than the {MAX_ZSTD_WINDOW} allowed"
+                )));
+            }
+            Box::new(
+                ruzstd::decoding::StreamingDecoder::new(input)
+                    .map_err(|e| failed(e.to_string()))?,
+            )
         }
-    }
-    Ok(output.data)
+    })
+}
+
+/// Decompresses a whole member, refusing output larger than `limit`.
+pub fn decompress(compression: Compression, input: &[u8], limit: u64) -> Result<Vec<u8>, DebError> {
+    let mut reader = Bounded::new(decoder(compression, input)?, limit);
+    let mut output = Vec::new();
+    let result = reader.read_to_end(&mut output);
+    reader.stopped(compression)?;
+    result.map_err(|error| decoder_error(compression, &error))?;
+    Ok(output)
+}
+
+/// The `./control` file of a compressed control archive. The archive is decompressed as it
+/// is read, and read to its end (so that it is checked whole) but never past
+/// [`MAX_CONTROL_TAR`] bytes.
+fn control_file_from_member(compression: Compression, input: &[u8]) -> Result<Vec<u8>, DebError> {
+    let mut reader = Bounded::new(decoder(compression, input)?, MAX_CONTROL_TAR);
+    let found = control_file_from_tar(&mut reader);
+    let rest = match found {
+        Ok(_) => io::copy(&mut reader, &mut io::sink()).map(|_| ()),
+        Err(_) => Ok(()),
+    };
+    reader.stopped(compression)?;
+    rest.map_err(|error| decoder_error(compression, &error))?;
+    found
 }
 
 /// The bytes of `./control` in a control tar archive.
-fn control_file_from_tar(tar_bytes: &[u8]) -> Result<Vec<u8>, DebError> {
+fn control_file_from_tar(tar: impl Read) -> Result<Vec<u8>, DebError> {
     let tar_error = |error: io::Error| DebError::Tar(error.to_string());
-    let mut archive = tar::Archive::new(tar_bytes);
+    let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().map_err(tar_error)? {
         let entry = entry.map_err(tar_error)?;
         let path = entry.path_bytes();
@@ -528,21 +659,118 @@ mod tests {
         ));
     }
 
+    /// `data` as a real xz stream (the builder's own xz is stored, not compressed).
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        liblzma::read::XzEncoder::new(data, 6)
+            .read_to_end(&mut out)
+            .expect("xz");
+        out
+    }
+
     #[test]
     fn decompression_output_is_capped() {
         let big = vec![0u8; 100_000];
-        let packed = compress(Compression::Gzip, &big).expect("gzip");
-        assert!(packed.len() < 1_000);
+        let packed = [
+            (
+                Compression::Gzip,
+                compress(Compression::Gzip, &big).expect("gzip"),
+            ),
+            (Compression::Xz, xz(&big)),
+            (
+                Compression::Zstd,
+                compress(Compression::Zstd, &big).expect("zstd"),
+            ),
+        ];
+        for (compression, packed) in packed {
+            assert!(packed.len() < 1_000, "{compression:?}: {}", packed.len());
+            assert!(
+                matches!(
+                    decompress(compression, &packed, 10_000),
+                    Err(DebError::DecompressedTooLarge { limit: 10_000, .. })
+                ),
+                "{compression:?}"
+            );
+            assert_eq!(
+                decompress(compression, &packed, 100_000)
+                    .expect("fits")
+                    .len(),
+                100_000,
+                "{compression:?}"
+            );
+            assert!(matches!(
+                decompress(compression, &packed, 99_999),
+                Err(DebError::DecompressedTooLarge { .. })
+            ));
+        }
         assert!(matches!(
-            decompress(Compression::Gzip, &packed, 10_000),
-            Err(DebError::Decompress { .. })
+            decompress(Compression::None, &big, 99_999),
+            Err(DebError::DecompressedTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn xz_streams_that_need_too_much_memory_are_refused() {
+        // The one block header of liblzma's output: size, flags, then the LZMA2 filter
+        // (id 0x21, one property byte: the dictionary size), padding and a CRC32.
+        let mut stream = xz(CONTROL.as_bytes());
+        assert_eq!(&stream[12..16], &[0x02, 0x00, 0x21, 0x01]);
+        let with_dictionary = |stream: &mut Vec<u8>, property: u8| {
+            stream[16] = property;
+            let mut crc = flate2::Crc::new();
+            crc.update(&stream[12..20]);
+            stream[20..24].copy_from_slice(&crc.sum().to_le_bytes());
+        };
+        // Property 2n is 2^(n + 12) bytes: 64 MiB (`xz -9`) decodes; 128 MiB and 4 GiB are
+        // refused before anything is allocated.
+        with_dictionary(&mut stream, 28);
         assert_eq!(
-            decompress(Compression::Gzip, &packed, 100_000)
-                .expect("fits")
-                .len(),
-            100_000
+            decompress(Compression::Xz, &stream, MAX_CONTROL_TAR).expect("xz -9"),
+            CONTROL.as_bytes()
         );
+        for property in [30, 40] {
+            with_dictionary(&mut stream, property);
+            match decompress(Compression::Xz, &stream, MAX_CONTROL_TAR) {
+                Err(DebError::Decompress {
+                    format: "xz",
+                    reason,
+                }) => assert!(reason.contains("memory"), "{reason}"),
+                other => panic!("dictionary {property} was not refused: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn zstd_windows_are_read_from_the_frame_header() {
+        let magic = [0x28, 0xb5, 0x2f, 0xfd];
+        let frame = |header: &[u8]| [&magic[..], header].concat();
+        // Window descriptors: 2^(10 + exponent) plus eighths of it.
+        assert_eq!(zstd_window(&frame(&[0x00, 0x50])), Ok(1 << 20));
+        assert_eq!(zstd_window(&frame(&[0x00, 0x84])), Ok(96 << 20));
+        assert_eq!(
+            zstd_window(&frame(&[0x00, 0xff])),
+            Ok((1 << 41) + 7 * (1 << 38))
+        );
+        // Single segment: the content size is the window (1, 2 (+256), 4 or 8 bytes),
+        // after a dictionary id of 0, 1, 2 or 4 bytes.
+        assert_eq!(zstd_window(&frame(&[0x20, 200])), Ok(200));
+        assert_eq!(zstd_window(&frame(&[0x60, 0x00, 0x01])), Ok(256 + 256));
+        assert_eq!(zstd_window(&frame(&[0xa1, 9, 0, 0, 0, 2])), Ok(2 << 24));
+        assert_eq!(
+            zstd_window(&frame(&[0xe3, 1, 2, 3, 4, 0, 0, 0, 0, 1, 0, 0, 0])),
+            Ok(1 << 32)
+        );
+        assert!(zstd_window(&frame(&[0x00])).is_err());
+        assert!(zstd_window(&frame(&[0xe0, 1, 2])).is_err());
+        assert!(zstd_window(&[0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]).is_err());
+        assert!(zstd_window(b"").is_err());
+        // A frame asking for more than the limit is refused before decoding.
+        let mut large = frame(&[0x00, 0x84]);
+        large.extend_from_slice(&[0x01, 0x00, 0x00]);
+        assert!(matches!(
+            decompress(Compression::Zstd, &large, MAX_CONTROL_TAR),
+            Err(DebError::Decompress { format: "zstd", reason }) if reason.contains("window")
+        ));
     }
 
     #[test]

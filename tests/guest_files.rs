@@ -1,13 +1,22 @@
 //! Integration tests of the guest image routes: the manifest with and without a boot
-//! snapshot, and the snapshot file itself (gzip encoding, ETag, caching).
+//! snapshot, and the snapshot file itself (gzip encoding, ETag, caching); symbolic links,
+//! directories and deleted files in the served directories; the manifest's answer without a
+//! guest image; boot snapshot records read off the async threads.
 #![cfg(feature = "ssr")]
 
 mod common;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
 use sha2::{Digest, Sha256};
+use tower::ServiceExt;
 use webvm_appserver::server::config::Config;
+use webvm_appserver::server::static_files::{routes, GuestImage, StaticFiles};
 
 const IMAGE_HASH: &str = "0123456789abcdef";
 const SNAPSHOT_FILE: &str = "boot-snapshot-v86-0.5.462-256m.bin.gz";
@@ -183,4 +192,257 @@ async fn a_boot_snapshot_is_listed_and_served_gzip_encoded_with_its_etag() {
             .expect("request");
         assert_eq!(response.status(), 404, "{name}");
     }
+}
+
+/// The static-file routes alone (in-process), over `guest` and the v86 build in `v86_dir`.
+fn static_router(guest: &Path, v86_dir: &Path) -> Router {
+    let image = GuestImage::load(guest).expect("guest image loads");
+    routes(StaticFiles {
+        guest: Some(Arc::new(image)),
+        guest_problem: None,
+        v86_dir: v86_dir.to_path_buf(),
+    })
+}
+
+async fn send(
+    router: &Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("body")
+        .to_vec();
+    (parts.status, parts.headers, body)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}
+
+/// Log lines written on this thread while the guard lives.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs.clone(), tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// `len` bytes that say SECRET.
+fn secret(len: usize) -> Vec<u8> {
+    b"SECRET-".iter().copied().cycle().take(len).collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symlink_or_a_directory_in_a_served_directory_is_a_404_never_its_target() {
+    use std::os::unix::fs::symlink;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let guest = temp.path().join("guest");
+    let outside = temp.path().join("outside");
+    let v86_build = temp.path().join("node_modules").join("v86").join("build");
+    let xterm_lib = temp.path().join("node_modules/@xterm/xterm/lib");
+    for dir in [&guest, &outside, &v86_build, &xterm_lib] {
+        std::fs::create_dir_all(dir).expect("dir");
+    }
+    write_guest_image(&guest);
+    let encoded = write_boot_snapshot(&guest, "0.5.462", SNAPSHOT_FILE);
+    std::fs::write(v86_build.join("libv86.mjs"), b"export default 'v86';\n").expect("mjs");
+    let router = static_router(&guest, &v86_build);
+
+    // After loading: image files become links to files of the same size elsewhere (so no
+    // size check can tell), or a directory; the vendored files become links too.
+    let rootfs_len = "contents of rootfs.ext4".len();
+    std::fs::write(outside.join("secret"), secret(rootfs_len)).expect("secret");
+    std::fs::remove_file(guest.join("rootfs.ext4")).expect("remove");
+    symlink(outside.join("secret"), guest.join("rootfs.ext4")).expect("symlink");
+    std::fs::write(outside.join("snapshot-copy"), &encoded).expect("copy");
+    std::fs::remove_file(guest.join(SNAPSHOT_FILE)).expect("remove");
+    symlink(outside.join("snapshot-copy"), guest.join(SNAPSHOT_FILE)).expect("symlink");
+    std::fs::remove_file(guest.join("vgabios.bin")).expect("remove");
+    std::fs::create_dir(guest.join("vgabios.bin")).expect("directory");
+    symlink(outside.join("secret"), v86_build.join("libv86.js")).expect("symlink");
+    symlink(outside.join("secret"), xterm_lib.join("xterm.js")).expect("symlink");
+
+    for (uri, range) in [
+        (format!("/guest/{IMAGE_HASH}/rootfs.ext4"), None),
+        (
+            format!("/guest/{IMAGE_HASH}/rootfs.ext4"),
+            Some("bytes=0-5"),
+        ),
+        (format!("/guest/{IMAGE_HASH}/{SNAPSHOT_FILE}"), None),
+        (format!("/guest/{IMAGE_HASH}/vgabios.bin"), None),
+        ("/vendor/v86/libv86.js".to_string(), None),
+        ("/vendor/xterm/xterm.js".to_string(), None),
+    ] {
+        let mut request = Request::get(&uri);
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let (status, _, body) = send(&router, request.body(Body::empty()).expect("request")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri} {range:?}");
+        assert!(!body.windows(6).any(|window| window == b"SECRET"), "{uri}");
+    }
+    let (status, _, body) = send(&router, get("/guest/manifest.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let manifest: serde_json::Value = serde_json::from_slice(&body).expect("manifest JSON");
+    assert!(
+        manifest.get("bootSnapshot").is_none(),
+        "a linked snapshot is not offered: {manifest}"
+    );
+
+    // A regular vendored file is still served, with its media type and Last-Modified.
+    let (status, headers, body) = send(&router, get("/vendor/v86/libv86.mjs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"export default 'v86';\n");
+    assert!(headers["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/javascript"));
+    let modified = headers["last-modified"].clone();
+    let request = Request::get("/vendor/v86/libv86.mjs")
+        .header("if-modified-since", modified)
+        .body(Body::empty())
+        .expect("request");
+    let (status, _, _) = send(&router, request).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn a_guest_file_deleted_after_loading_is_a_404_logged_at_warn() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let guest = temp.path().join("guest");
+    std::fs::create_dir_all(&guest).expect("guest dir");
+    write_guest_image(&guest);
+    let router = static_router(&guest, &temp.path().join("v86"));
+    std::fs::remove_file(guest.join("vmlinuz")).expect("remove");
+
+    let (logs, _guard) = Logs::capture();
+    let (status, _, _) = send(&router, get(&format!("/guest/{IMAGE_HASH}/vmlinuz"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let logs = logs.text();
+    assert!(
+        logs.lines()
+            .any(|line| line.contains(" WARN ") && line.contains("vmlinuz")),
+        "a WARN names the file:\n{logs}"
+    );
+    assert!(!logs.contains("ERROR"), "{logs}");
+}
+
+#[tokio::test]
+async fn without_a_guest_image_the_manifest_answers_a_generic_503_with_a_reference() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let missing = temp.path().join("private-guest-dir-c0ffee");
+    let mut config = Config::for_data_dir(temp.path().join("data"));
+    config.guest_dir = Some(missing.clone());
+    config.v86_dir = temp.path().join("v86");
+    let (logs, _guard) = Logs::capture();
+    let router = webvm_appserver::server::build_router(&config)
+        .await
+        .expect("router builds");
+
+    let mut references = Vec::new();
+    for _ in 0..2 {
+        let (status, _, body) = send(&router, get("/guest/manifest.json")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let text = String::from_utf8_lossy(&body).into_owned();
+        for leak in [
+            "private-guest-dir",
+            temp.path().to_str().expect("utf-8 path"),
+            "WEBVM_GUEST_DIR",
+            "build.sh",
+        ] {
+            assert!(!text.contains(leak), "the body names {leak:?}: {text}");
+        }
+        let body: serde_json::Value = serde_json::from_str(&text).expect("JSON body");
+        assert_eq!(
+            body["error"],
+            "the guest image is not available on this server"
+        );
+        let reference = body["reference"].as_str().expect("reference").to_string();
+        assert!(
+            reference.len() == 8 && reference.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{reference}"
+        );
+        references.push(reference);
+    }
+    assert_eq!(references[0], references[1], "one problem, one reference");
+    let logs = logs.text();
+    let logged: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains(&references[0]))
+        .collect();
+    assert_eq!(logged.len(), 1, "logged once:\n{logs}");
+    assert!(
+        logged[0].contains(" WARN ") && logged[0].contains("private-guest-dir-c0ffee"),
+        "the log line has the detail: {}",
+        logged[0]
+    );
+}
+
+#[test]
+fn boot_snapshot_records_are_read_on_the_blocking_pool_and_new_ones_appear_without_a_restart() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let guest = temp.path().join("guest");
+    std::fs::create_dir_all(&guest).expect("guest dir");
+    write_guest_image(&guest);
+    let router = static_router(&guest, &temp.path().join("v86"));
+    // A single-threaded runtime starts threads only for its blocking pool.
+    let manifest = |router: &Router| {
+        let started = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&started);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .on_thread_start(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .expect("runtime");
+        let (status, _, body) = runtime.block_on(send(router, get("/guest/manifest.json")));
+        assert_eq!(status, StatusCode::OK);
+        let manifest: serde_json::Value = serde_json::from_slice(&body).expect("manifest JSON");
+        (manifest, started.load(Ordering::SeqCst))
+    };
+    let (first, threads) = manifest(&router);
+    assert!(first.get("bootSnapshot").is_none(), "{first}");
+    assert!(
+        threads >= 1,
+        "the boot snapshot records were read on the blocking pool"
+    );
+    // The build script writes a snapshot while the server runs.
+    write_boot_snapshot(&guest, "0.5.462", SNAPSHOT_FILE);
+    let (second, _) = manifest(&router);
+    assert_eq!(second["bootSnapshot"]["file"], SNAPSHOT_FILE, "{second}");
 }

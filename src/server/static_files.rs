@@ -1367,7 +1367,9 @@ mod tests {
         const BEFORE: &str = "Fri, 31 Dec 1999 23:59:59 GMT";
         const AFTER: &str = "Sat, 01 Jan 2000 00:00:01 GMT";
         let part = Partial { start: 0, end: 1 };
-        let cases: Vec<(Method, Vec<(&str, &str)>, Validators, Selection)> = vec![
+        /// A request's method and headers, the file's validators, what must be sent.
+        type Case<'a> = (Method, Vec<(&'a str, &'a str)>, Validators<'a>, Selection);
+        let cases: Vec<Case> = vec![
             (Method::GET, vec![], tagged, Full),
             (
                 Method::GET,

@@ -740,3 +740,47 @@ async fn set_connections_allowed(database: &str, allowed: bool) {
         .expect("sessions ended");
     }
 }
+
+#[tokio::test]
+async fn slow_requests_time_out_and_excess_load_is_shed_but_healthz_answers() {
+    let limits = EdgeConfig {
+        request_timeout_secs: 1,
+        max_concurrent_requests: 1,
+        ..EdgeConfig::default()
+    };
+    let app = axum::Router::new()
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route("/fast", axum::routing::get(|| async { "fast" }));
+    let health = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let router = edge::harden(
+        app,
+        health,
+        edge::SitePolicy::default(),
+        &limits,
+        edge::EndpointTable::default(),
+    );
+    let addr = common::serve_router(router, &limits).await;
+    // One slow request holds the only slot until its timeout ends it with 503.
+    let slow = tokio::spawn(async move { get(format!("http://{addr}/slow"), "slow").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shed = get(format!("http://{addr}/fast"), "fast").await;
+    assert_eq!(shed.status(), 503, "a request over the limit is shed");
+    assert!(shed.headers().contains_key("retry-after"));
+    let health = get(format!("http://{addr}/healthz"), "healthz").await;
+    assert_eq!(health.status(), 200, "the health check is exempt");
+    let slow = slow.await.expect("joined");
+    assert_eq!(slow.status(), 503, "the slow request timed out");
+    let body: serde_json::Value = slow.json().await.expect("json");
+    assert_eq!(body, serde_json::json!("Unavailable"));
+    // With the slot free again, requests are served.
+    assert_eq!(
+        get(format!("http://{addr}/fast"), "fast").await.status(),
+        200
+    );
+}

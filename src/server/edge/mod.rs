@@ -20,6 +20,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use server_fn::error::FromServerFnError;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 
 pub use api_guard::{EndpointTable, DEFAULT_BODY_LIMIT};
@@ -88,7 +89,11 @@ pub fn harden(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(limits.max_concurrent_requests.max(1))
+                // Global: `Router::layer` makes one layer per route, and a plain concurrency
+                // limit would then count each route apart.
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    limits.max_concurrent_requests.max(1),
+                ))
                 .timeout(Duration::from_secs(limits.request_timeout_secs.max(1))),
         );
     health

@@ -744,7 +744,7 @@ async fn set_connections_allowed(database: &str, allowed: bool) {
 #[tokio::test]
 async fn slow_requests_time_out_and_excess_load_is_shed_but_healthz_answers() {
     let limits = EdgeConfig {
-        request_timeout_secs: 1,
+        request_timeout_secs: 3,
         max_concurrent_requests: 1,
         ..EdgeConfig::default()
     };
@@ -752,7 +752,7 @@ async fn slow_requests_time_out_and_excess_load_is_shed_but_healthz_answers() {
         .route(
             "/slow",
             axum::routing::get(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
                 "late"
             }),
         )
@@ -768,7 +768,7 @@ async fn slow_requests_time_out_and_excess_load_is_shed_but_healthz_answers() {
     let addr = common::serve_router(router, &limits).await;
     // One slow request holds the only slot until its timeout ends it with 503.
     let slow = tokio::spawn(async move { get(format!("http://{addr}/slow"), "slow").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let shed = get(format!("http://{addr}/fast"), "fast").await;
     assert_eq!(shed.status(), 503, "a request over the limit is shed");
     assert!(shed.headers().contains_key("retry-after"));

@@ -265,8 +265,11 @@ test('a reload in the middle of an install leaves an error with its log and a re
   test.setTimeout(2 * INSTALL_MS);
   await clickInstall('sqlite');
   await waitForStatus('sqlite', 'installing', 120_000);
-  // Let dpkg get going, then pull the page away under it.
-  await page.waitForTimeout(1500);
+  // Once dpkg has started, pull the page away under it (a fixed wait raced the whole install
+  // on a quiet machine: the reload then cut the VM save instead).
+  await expect
+    .poll(async () => (await lastOperation('sqlite'))?.logs.join('\n') ?? '', { timeout: 120_000, intervals: [100] })
+    .toMatch(/\$ dpkg .*--install/);
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
   await expect(card('sqlite')).toHaveAttribute('data-status', 'error', { timeout: 30_000 });

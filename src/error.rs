@@ -6,6 +6,14 @@ use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
 use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
+/// A short id that ties a message a user sees to the log line with the details.
+#[cfg(feature = "ssr")]
+pub fn new_reference() -> String {
+    let mut reference = uuid::Uuid::new_v4().simple().to_string();
+    reference.truncate(8);
+    reference
+}
+
 /// Everything a server function can fail with, as the user should see it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum AppError {
@@ -55,7 +63,7 @@ impl AppError {
     /// Logs an internal failure and returns the user-facing error that points at the log line.
     #[cfg(feature = "ssr")]
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let reference = new_reference();
         tracing::error!(%reference, %error, "request failed");
         Self::Internal { reference }
     }

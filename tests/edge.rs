@@ -79,6 +79,16 @@ async fn call(
     request.send().await.expect("request sent")
 }
 
+/// The `Set-Cookie` header of a response ("" without one).
+fn set_cookie_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn cookie(credentials: &WorkspaceCredentials) -> String {
     format!("webvm_workspace={}.{}", credentials.id, credentials.token)
 }
@@ -299,12 +309,7 @@ async fn the_workspace_cookie_is_http_only_and_lax_and_secure_on_tls() {
     let server = start().await;
     let response = call(&server, "open_workspace", "", &[]).await;
     assert_eq!(response.status(), 200);
-    let set_cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let set_cookie = set_cookie_of(&response);
     assert!(set_cookie.starts_with("webvm_workspace="), "{set_cookie}");
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
     let body: serde_json::Value = response.json().await.expect("json");
@@ -325,12 +330,7 @@ async fn the_workspace_cookie_is_http_only_and_lax_and_secure_on_tls() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    let set_cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let set_cookie = set_cookie_of(&response);
     assert!(
         set_cookie.starts_with("__Host-webvm_workspace="),
         "{set_cookie}"

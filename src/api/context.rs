@@ -30,14 +30,7 @@ pub fn credentials_from_cookies(
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Option<WorkspaceCredentials>, ConflictingCookies> {
-    let mut values = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(cookie, _)| *cookie == name)
-        .map(|(_, value)| value);
+    let mut values = crate::server::edge::headers::cookie_values(headers, name);
     let Some(value) = values.next() else {
         return Ok(None);
     };

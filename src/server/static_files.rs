@@ -339,7 +339,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(files: StaticFiles) -> Router<S>
     let xterm_dir = xterm_dir(&files.v86_dir);
     let v86_version = served_v86_version(&files.v86_dir);
     let unavailable = GuestUnavailable {
-        reference: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+        reference: crate::error::new_reference(),
         detail: files
             .guest_problem
             .clone()

@@ -344,7 +344,7 @@ impl Storage {
             .filter_map(|row| match decode_column("Application", row) {
                 Ok(application) => Some(application),
                 Err(error) => {
-                    let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+                    let reference = crate::error::new_reference();
                     tracing::error!(%reference, %workspace, %error, "an application document is unreadable; left out of the list");
                     None
                 }

@@ -170,7 +170,7 @@ async fn give_errors_their_status(path: &str, response: Response) -> Response {
     };
     let error = match serde_json::from_slice::<AppError>(&bytes) {
         Ok(AppError::Transport { detail }) => {
-            let reference = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+            let reference = crate::error::new_reference();
             tracing::warn!(%reference, %path, %detail, "a server function's request could not be read");
             AppError::invalid(
                 format!("The request could not be read (reference {reference})."),

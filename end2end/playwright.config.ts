@@ -78,6 +78,8 @@ export default defineConfig({
       WEBVM_GUEST_DIR: guestDir(),
       WEBVM_V86_DIR: path.join(root, 'node_modules', 'v86', 'build'),
       WEBVM_XTERM_DIR: path.join(root, 'node_modules', '@xterm'),
+      // The tampered-demo runtime (catalog/test-fixtures.toml) that tests/packages.spec.ts installs.
+      WEBVM_TEST_FIXTURES: '1',
     },
   },
 });

@@ -84,13 +84,13 @@ export class CheerpXMachine {
     for (const byte of bytes) this.consoleInput(byte);
   }
 
-  // The user's shell on the console, started again whenever it exits.
-  startShell() {
+  // The user's shell on the console, started again whenever it exits; env: "KEY=value"s.
+  startShell(env) {
     const loop = async () => {
       while (!this.destroyed) {
         try {
           await this.cx.run("/bin/bash", ["--login"], {
-            env: ["HOME=/root", "TERM=xterm", "USER=root", "SHELL=/bin/bash", "LANG=C.UTF-8", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            env: Array.from(env),
             cwd: "/root",
             uid: 0,
             gid: 0,

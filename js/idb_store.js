@@ -3,55 +3,43 @@
 // JSON metadata and the (tens to hundreds of megabytes) state, in parts, written in one
 // transaction, so reading the metadata never loads the state.
 
+import { openDB } from "/vendor/idb/index.js";
+
 const DB_NAME = "webvm-snapshots";
 const DB_VERSION = 1;
 const META = "meta";
 const DATA = "data";
 
-function open() {
-  return new Promise((resolve, reject) => {
-    if (!globalThis.indexedDB) {
-      reject(new Error("this browser has no IndexedDB"));
-      return;
-    }
-    const request = indexedDB.open(DB_NAME, DB_VERSION);
-    request.onupgradeneeded = () => {
-      const db = request.result;
+// IndexedDB through npm `idb` (served at /vendor/idb/), the one IndexedDB layer of the page.
+const open = () => {
+  if (!globalThis.indexedDB) return Promise.reject(new Error("this browser has no IndexedDB"));
+  return openDB(DB_NAME, DB_VERSION, {
+    upgrade(db) {
       if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
       if (!db.objectStoreNames.contains(DATA)) db.createObjectStore(DATA);
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error || new Error("IndexedDB open failed"));
-    request.onblocked = () => reject(new Error("IndexedDB is blocked by another tab"));
+    },
+    blocked() {},
   });
+};
+
+// Runs `work(tx)` in one transaction over both stores and resolves to its result once the
+// transaction has committed (rejecting, with the browser's error, if it aborts).
+async function run(mode, work) {
+  const db = await open();
+  try {
+    const tx = db.transaction([META, DATA], mode);
+    const [result] = await Promise.all([work(tx), tx.done]);
+    return result;
+  } finally {
+    db.close();
+  }
 }
 
-function run(mode, work) {
-  return open().then(
-    (db) =>
-      new Promise((resolve, reject) => {
-        let result;
-        const tx = db.transaction([META, DATA], mode);
-        tx.oncomplete = () => {
-          db.close();
-          resolve(result);
-        };
-        tx.onabort = () => {
-          db.close();
-          reject(tx.error || new Error("IndexedDB transaction aborted"));
-        };
-        tx.onerror = () => {}; // reported by onabort
-        work(tx, (value) => (result = value));
-      }),
-  );
-}
-
-function get(store, key) {
-  return run("readonly", (tx, done) => {
-    const request = tx.objectStore(store).get(key);
-    request.onsuccess = () => done(request.result === undefined ? null : request.result);
+const get = (store, key) =>
+  run("readonly", async (tx) => {
+    const value = await tx.objectStore(store).get(key);
+    return value === undefined ? null : value;
   });
-}
 
 // Chromium refuses single IndexedDB values above about 127 MiB, and a VM that has run for a
 // while saves more than that; so the state is stored as parts of at most PART bytes under
@@ -66,32 +54,21 @@ export function snapshotMeta(key) {
 
 // The stored state as one ArrayBuffer (or null), reassembled from its parts.
 export function snapshotData(key) {
-  return run("readonly", (tx, done) => {
+  return run("readonly", async (tx) => {
     const store = tx.objectStore(DATA);
-    const head = store.get(key);
-    head.onsuccess = () => {
-      const value = head.result;
-      if (value === undefined || value === null) return done(null);
-      if (value instanceof ArrayBuffer) return done(value); // written before parts existed
-      const parts = new Array(value.parts);
-      let pending = value.parts;
-      if (pending === 0) return done(new ArrayBuffer(0));
-      for (let n = 0; n < value.parts; n++) {
-        const request = store.get(partKey(key, n));
-        request.onsuccess = () => {
-          parts[n] = request.result;
-          if (--pending > 0) return;
-          if (parts.some((part) => !(part instanceof ArrayBuffer))) return done(null);
-          const whole = new Uint8Array(value.size);
-          let offset = 0;
-          for (const part of parts) {
-            whole.set(new Uint8Array(part), offset);
-            offset += part.byteLength;
-          }
-          done(offset === value.size ? whole.buffer : null);
-        };
-      }
-    };
+    const value = await store.get(key);
+    if (value === undefined || value === null) return null;
+    if (value instanceof ArrayBuffer) return value; // written before parts existed
+    const parts = await Promise.all(Array.from({ length: value.parts }, (_, n) => store.get(partKey(key, n))));
+    if (parts.some((part) => !(part instanceof ArrayBuffer))) return null;
+    const whole = new Uint8Array(value.size);
+    let offset = 0;
+    for (const part of parts) {
+      if (offset + part.byteLength > value.size) return null;
+      whole.set(new Uint8Array(part), offset);
+      offset += part.byteLength;
+    }
+    return offset === value.size ? whole.buffer : null;
   });
 }
 
@@ -122,13 +99,14 @@ export async function snapshotPut(key, metaJson, buffer) {
   try {
     await run("readwrite", (tx) => {
       const data = tx.objectStore(DATA);
-      data.delete(partRange(key));
+      const writes = [data.delete(partRange(key))];
       const parts = Math.ceil(buffer.byteLength / PART);
       for (let n = 0; n < parts; n++) {
-        data.put(buffer.slice(n * PART, Math.min((n + 1) * PART, buffer.byteLength)), partKey(key, n));
+        writes.push(data.put(buffer.slice(n * PART, Math.min((n + 1) * PART, buffer.byteLength)), partKey(key, n)));
       }
-      data.put({ parts, size: buffer.byteLength }, key);
-      tx.objectStore(META).put(metaJson, key);
+      writes.push(data.put({ parts, size: buffer.byteLength }, key));
+      writes.push(tx.objectStore(META).put(metaJson, key));
+      return Promise.all(writes);
     });
   } catch (error) {
     if (error && error.name === "QuotaExceededError") {
@@ -141,11 +119,13 @@ export async function snapshotPut(key, metaJson, buffer) {
 }
 
 export function snapshotDelete(key) {
-  return run("readwrite", (tx) => {
-    tx.objectStore(DATA).delete(key);
-    tx.objectStore(DATA).delete(partRange(key));
-    tx.objectStore(META).delete(key);
-  });
+  return run("readwrite", (tx) =>
+    Promise.all([
+      tx.objectStore(DATA).delete(key),
+      tx.objectStore(DATA).delete(partRange(key)),
+      tx.objectStore(META).delete(key),
+    ]),
+  );
 }
 
 // Asks the browser not to evict our storage under pressure; resolves to whether it agreed.

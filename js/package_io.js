@@ -42,53 +42,41 @@ export async function fetchBytes(url, onProgress) {
   return bytes;
 }
 
+import { openDB } from "/vendor/idb/index.js";
+
 const DB_NAME = "webvm-workspace";
 const STORE = "records";
 
-function open() {
-  return new Promise((resolve, reject) => {
-    if (!globalThis.indexedDB) {
-      reject(new Error("this browser has no IndexedDB"));
-      return;
-    }
-    const request = indexedDB.open(DB_NAME, 1);
-    request.onupgradeneeded = () => {
-      if (!request.result.objectStoreNames.contains(STORE)) request.result.createObjectStore(STORE);
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error || new Error("IndexedDB open failed"));
-    request.onblocked = () => reject(new Error("IndexedDB is blocked by another tab"));
+// IndexedDB through npm `idb` (served at /vendor/idb/), as js/idb_store.js.
+const open = () => {
+  if (!globalThis.indexedDB) return Promise.reject(new Error("this browser has no IndexedDB"));
+  return openDB(DB_NAME, 1, {
+    upgrade(db) {
+      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE);
+    },
+    blocked() {},
   });
-}
+};
 
 // The JSON text stored under `key`, or null.
 export async function recordGet(key) {
   const db = await open();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, "readonly");
-    const request = tx.objectStore(STORE).get(key);
-    request.onsuccess = () => resolve(typeof request.result === "string" ? request.result : null);
-    tx.oncomplete = () => db.close();
-    tx.onerror = () => {
-      db.close();
-      reject(tx.error || new Error("IndexedDB read failed"));
-    };
-  });
+  try {
+    const value = await db.get(STORE, key);
+    return typeof value === "string" ? value : null;
+  } finally {
+    db.close();
+  }
 }
 
-// Stores JSON text under `key` (one transaction; resolves once it is durable).
+// Stores JSON text under `key` (one transaction; resolves once it has committed).
 export async function recordPut(key, text) {
   const db = await open();
-  return new Promise((resolve, reject) => {
+  try {
     const tx = db.transaction(STORE, "readwrite");
-    tx.objectStore(STORE).put(text, key);
-    tx.oncomplete = () => {
-      db.close();
-      resolve(true);
-    };
-    tx.onabort = tx.onerror = () => {
-      db.close();
-      reject(tx.error || new Error("IndexedDB write failed"));
-    };
-  });
+    await Promise.all([tx.store.put(text, key), tx.done]);
+    return true;
+  } finally {
+    db.close();
+  }
 }

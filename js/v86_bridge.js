@@ -104,14 +104,6 @@ export async function sha256Hex(buffer) {
   return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export function nowMs() {
-  return performance.now();
-}
-
 // One emulator. Callbacks: onSerial(port, Uint8Array), onProgress(fileName, loaded, total),
 // onEvent(name, detail) for emulator-loaded/-ready/-started/-stopped and download-error.
 export class V86Machine {

@@ -25,11 +25,12 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (ssr)" cargo clippy --features ssr --all-targets -- -D warnings
 stage "clippy (hydrate)" cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 stage "purity of model/ and domain/" scripts/check-purity.sh
+stage "import direction of layers" scripts/check-layers.sh
 # Unit tests check the embedded defaults, so the server's configuration variables that
 # setup.sh exports for the end-to-end stage are left out of this stage.
 unit_tests() {
   env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
-    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
     cargo test --features ssr
 }
 stage "cargo test" unit_tests
@@ -63,7 +64,7 @@ postgres_integration_tests() {
     tests+=(--test "$(basename "$file" .rs)")
   done
   env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
-    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
     WEBVM_TEST_POSTGRES_URL="$url" cargo test --features ssr "${tests[@]}"
   stop_postgres
   trap - EXIT
@@ -73,7 +74,9 @@ stage "release build" cargo leptos build --release
 # The boot snapshot the VM tests restore: built once per image, v86 version and machine
 # options (skipped in a second when cached next to the image).
 stage "boot snapshot" node scripts/build-boot-snapshot.mjs
-stage "fill package repository" "$WEBVM_SERVER_BIN" fill-packages
+# With the test fixtures: the end-to-end suite's server lists the tampered demo, whose .deb
+# fill-packages writes.
+stage "fill package repository" env WEBVM_TEST_FIXTURES=1 "$WEBVM_SERVER_BIN" fill-packages
 e2e() { (cd end2end && npx playwright test); }
 stage "end-to-end (Playwright)" e2e
 

@@ -104,63 +104,22 @@ type Result<T> = std::result::Result<T, ProtocolError>;
 
 // ---------------------------------------------------------------- base64
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Standard padded base64 (the `base64` crate); the unused low bits of the last symbol are
+/// ignored, not refused.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// Standard padded base64 (RFC 4648 §4).
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn b64_value(c: u8) -> Option<u32> {
-    match c {
-        b'A'..=b'Z' => Some(u32::from(c - b'A')),
-        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
+    base64::Engine::encode(&BASE64, data)
 }
 
 /// Decodes standard padded base64; `None` on any deviation (length not a
 /// multiple of 4, characters outside the alphabet, misplaced padding).
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let s = text.as_bytes();
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let groups = s.len() / 4;
-    for (gi, g) in s.chunks(4).enumerate() {
-        let pad = g.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && gi + 1 != groups) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &g[..4 - pad] {
-            n = (n << 6) | b64_value(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
+    base64::Engine::decode(&BASE64, text).ok()
 }
 
 // ---------------------------------------------------------------- frames

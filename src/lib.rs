@@ -13,6 +13,8 @@ pub mod model;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
+pub mod host;
+#[cfg(feature = "ssr")]
 pub mod server;
 
 /// Browser entry point: hydrates the server-rendered page.

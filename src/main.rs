@@ -1,6 +1,6 @@
-//! Server binary: parses the command line and runs the server (see `server::main_from_args`).
+//! Server binary: parses the command line and runs the server (see `host::main_from_args`).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    webvm_appserver::server::main_from_args().await
+    webvm_appserver::host::main_from_args().await
 }

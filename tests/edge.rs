@@ -12,14 +12,15 @@ use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use uuid::Uuid;
-use webvm_appserver::api::PackageCatalogEntry;
+use webvm_appserver::host::build_app;
+use webvm_appserver::model::catalog::PackageCatalogEntry;
 use webvm_appserver::model::{
     AppName, Application, DeploymentConfig, ExecutionConfig, PackageId, RuntimeCategory,
     RuntimePackage,
 };
 use webvm_appserver::server::config::{Config, EdgeConfig};
+use webvm_appserver::server::edge;
 use webvm_appserver::server::storage::{Storage, StorageError, WorkspaceCredentials};
-use webvm_appserver::server::{build_app, edge};
 
 /// A server on a free loopback port, with its storage at hand.
 struct TestServer {

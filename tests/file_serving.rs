@@ -659,7 +659,7 @@ async fn guest_files_are_not_gzipped_on_the_fly_but_the_boot_snapshot_keeps_its_
     let mut config = Config::for_data_dir(temp.path().join("data"));
     config.guest_dir = Some(guest.clone());
     config.v86_dir = temp.path().join("node_modules").join("v86").join("build");
-    let router = webvm_appserver::server::build_router(&config)
+    let router = webvm_appserver::host::build_router(&config)
         .await
         .expect("router builds");
 
@@ -711,7 +711,7 @@ async fn a_gzipped_vendor_script_arrives_whole() {
     std::fs::write(v86.join("libv86.js"), &script).expect("script");
     let mut config = Config::for_data_dir(temp.path().join("data"));
     config.v86_dir = v86;
-    let router = webvm_appserver::server::build_router(&config)
+    let router = webvm_appserver::host::build_router(&config)
         .await
         .expect("router builds");
     let request = Request::get("/vendor/v86/libv86.js")

@@ -369,7 +369,7 @@ async fn without_a_guest_image_the_manifest_answers_a_generic_503_with_a_referen
     config.guest_dir = Some(missing.clone());
     config.v86_dir = temp.path().join("v86");
     let (logs, _guard) = Logs::capture();
-    let router = webvm_appserver::server::build_router(&config)
+    let router = webvm_appserver::host::build_router(&config)
         .await
         .expect("router builds");
 
@@ -445,4 +445,31 @@ fn boot_snapshot_records_are_read_on_the_blocking_pool_and_new_ones_appear_witho
     write_boot_snapshot(&guest, "0.5.462", SNAPSHOT_FILE);
     let (second, _) = manifest(&router);
     assert_eq!(second["bootSnapshot"]["file"], SNAPSHOT_FILE, "{second}");
+}
+
+#[tokio::test]
+async fn the_idb_module_is_served_from_node_modules_and_nothing_else_of_its_package() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let guest = temp.path().join("guest");
+    let v86_build = temp.path().join("node_modules").join("v86").join("build");
+    let idb_build = temp.path().join("node_modules/idb/build");
+    for dir in [&guest, &v86_build, &idb_build] {
+        std::fs::create_dir_all(dir).expect("dir");
+    }
+    write_guest_image(&guest);
+    std::fs::write(idb_build.join("index.js"), b"export function openDB() {}\n").expect("idb");
+    std::fs::write(idb_build.join("index.cjs"), b"module.exports = {};\n").expect("cjs");
+    let router = static_router(&guest, &v86_build);
+
+    let (status, headers, body) = send(&router, get("/vendor/idb/index.js")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"export function openDB() {}\n");
+    assert!(headers["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/javascript"));
+    for uri in ["/vendor/idb/index.cjs", "/vendor/idb/..%2Fpackage.json"] {
+        let (status, _, _) = send(&router, get(uri)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use uuid::Uuid;
+use webvm_appserver::host::build_app;
 use webvm_appserver::model::{AppName, Application, DeploymentConfig, ExecutionConfig};
-use webvm_appserver::server::build_app;
 use webvm_appserver::server::config::Config;
 
 /// Every log line the process writes, kept in memory.

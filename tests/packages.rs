@@ -458,6 +458,35 @@ roots = [{{ package = "tampered-demo", sha256 = "{genuine}" }}]
     );
 }
 
+/// The tampered demo is a test fixture: the shipped catalog never lists it; a server started
+/// with `--test-fixtures` (as the end-to-end suite starts it) lists it with the others.
+#[tokio::test]
+async fn the_tampered_demo_is_listed_only_with_test_fixtures() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/runtimes.toml");
+    for test_fixtures in [false, true] {
+        let (mut config, root) =
+            prepare(None, &[(TAMPERED_DEMO_FILE.to_string(), tampered_deb())]).await;
+        config.catalog = Some(shipped.clone());
+        config.test_fixtures = test_fixtures;
+        let server = start(config, root).await;
+        let catalog = call(&server, "package_catalog").await;
+        let entries = catalog["entries"].as_array().expect("entries");
+        let ids: Vec<&str> = entries
+            .iter()
+            .filter_map(|entry| entry["id"].as_str())
+            .collect();
+        assert!(ids.contains(&"nginx"), "{ids:?}");
+        let demo = entries.iter().find(|entry| entry["id"] == "tampered-demo");
+        match demo {
+            Some(demo) => {
+                assert!(test_fixtures, "listed without --test-fixtures: {ids:?}");
+                assert_eq!(demo["status"], "available", "{demo}");
+            }
+            None => assert!(!test_fixtures, "missing with --test-fixtures: {ids:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_rescan_picks_up_changes_and_reuses_unchanged_files() {
     let debs = fixtures();

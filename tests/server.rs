@@ -8,12 +8,13 @@ use common::database;
 
 use chrono::Utc;
 use uuid::Uuid;
+use webvm_appserver::host::serve;
 use webvm_appserver::model::{
     AppName, Application, ApplicationStatus, DeploymentConfig, ExecutionConfig, Port,
 };
 use webvm_appserver::server::config::Config;
 use webvm_appserver::server::storage::{StartupError, Storage, WorkspaceCredentials};
-use webvm_appserver::server::{serve, ServeError};
+use webvm_appserver::server::ServeError;
 
 /// A server running on a free loopback port with its own data directory.
 struct TestServer {

@@ -4,8 +4,10 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use crate::model::catalog::RuntimeCatalog;
 use crate::model::{
-    Application, ApplicationServerSettings, ApplicationStatus, RuntimePackage, WebVMStatus,
+    Application, ApplicationServerSettings, ApplicationStatus, HealthStatus, RuntimePackage,
+    WebVMStatus,
 };
 
 #[cfg(feature = "ssr")]
@@ -61,7 +63,7 @@ pub struct PublicStatusData {
     pub name: String,
     pub description: Option<String>,
     pub status: ApplicationStatus,
-    pub health_status: String,
+    pub health_status: HealthStatus,
     pub uptime_seconds: u64,
     pub restart_count: u32,
     pub request_count: u64,
@@ -78,10 +80,7 @@ impl From<&Application> for PublicStatusData {
             name: application.name.to_string(),
             description: application.description.clone(),
             status: application.status,
-            health_status: serde_json::to_value(metrics.health_status)
-                .ok()
-                .and_then(|value| value.as_str().map(str::to_string))
-                .unwrap_or_else(|| "unknown".to_string()),
+            health_status: metrics.health_status,
             uptime_seconds: metrics.uptime,
             restart_count: metrics.restart_count,
             request_count: metrics.request_count,
@@ -111,47 +110,6 @@ pub struct BackupContents {
     pub format_version: String,
     pub applications: usize,
     pub installed_packages: usize,
-}
-
-/// What the server adds to a catalog entry besides the seed's `RuntimePackage` fields.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CatalogDetails {
-    /// The `dpkg -i` calls that install `debPackages`, in order: each a list of file names
-    /// to pass to one call (a package never shares a call with its Pre-Depends; the members
-    /// of a dependency cycle always do).
-    #[serde(default)]
-    pub install_steps: Vec<Vec<String>>,
-    /// Size in bytes of each file in `debPackages`.
-    #[serde(default)]
-    pub file_sizes: std::collections::BTreeMap<String, u64>,
-    /// Notes for the operator (e.g. a file that does not match its pinned checksum).
-    #[serde(default)]
-    pub warnings: Vec<String>,
-}
-
-/// A catalog entry as `package_catalog` returns it: the seed's `RuntimePackage` JSON
-/// (flattened, unchanged) plus `catalogError` (why the status is `error`), `installSteps`
-/// and `warnings`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PackageCatalogEntry {
-    #[serde(flatten)]
-    pub package: RuntimePackage,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog_error: Option<String>,
-    #[serde(flatten)]
-    pub details: CatalogDetails,
-}
-
-/// The runtime catalog with everything the browser needs to install from it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimeCatalog {
-    pub entries: Vec<PackageCatalogEntry>,
-    /// Prefix of the `.deb` URLs: `filesBaseUrl + debPackages[i]` (served with Range and
-    /// `ETag: "<sha256>"`; the browser must still hash the bytes against `checksums`).
-    pub files_base_url: String,
 }
 
 /// Counts and the VM status the browser last mirrored, for the Dashboard.

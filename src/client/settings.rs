@@ -1,6 +1,9 @@
-//! Small browser settings in localStorage (gloo-storage): the chosen VM engine, whether the
-//! VM boots when the page opens, and the CheerpX sources. The server build sees the
-//! defaults.
+//! Small browser settings in localStorage (gloo-storage's typed `get` and `set`): the chosen
+//! VM engine, whether the VM boots when the page opens, and the CheerpX sources; and
+//! [`StoredSetting`], the reactive hook a component shows and changes one with. The server
+//! build sees the defaults.
+
+use leptos::prelude::*;
 
 use super::vm::EngineKind;
 
@@ -14,21 +17,19 @@ pub const CHEERPX_CDN_KEY: &str = "webvm.cheerpx.cdn";
 /// URL of the ext2 root disk CheerpX boots.
 pub const CHEERPX_DISK_KEY: &str = "webvm.cheerpx.disk";
 
-/// A stored value without the JSON quotes gloo-storage writes around strings.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-fn unquote(raw: &str) -> String {
-    raw.trim().trim_matches('"').to_string()
-}
-
+/// A stored text: the JSON string gloo-storage writes, or plain text written by hand
+/// (`localStorage.setItem("webvm.autoboot", "off")`, as `scripts/lib/webvm-harness.mjs`
+/// does), which is not JSON.
 #[cfg(feature = "hydrate")]
 fn read(key: &str) -> Option<String> {
-    use gloo_storage::Storage;
-    gloo_storage::LocalStorage::raw()
-        .get_item(key)
-        .ok()
-        .flatten()
-        .map(|raw| unquote(&raw))
-        .filter(|value| !value.is_empty())
+    use gloo_storage::errors::StorageError;
+    use gloo_storage::{LocalStorage, Storage};
+    let value = match LocalStorage::get::<String>(key) {
+        Ok(value) => value,
+        Err(StorageError::SerdeError(_)) => LocalStorage::raw().get_item(key).ok().flatten()?,
+        Err(_) => return None,
+    };
+    Some(value.trim().to_string()).filter(|value| !value.is_empty())
 }
 
 #[cfg(not(feature = "hydrate"))]
@@ -49,17 +50,23 @@ pub fn write(_key: &str, _value: &str) -> Result<(), String> {
     Err("settings are stored in the browser".into())
 }
 
+/// Reads a stored engine name, forgiving case and spaces; anything unknown means the
+/// default engine.
+fn engine_from_text(text: &str) -> EngineKind {
+    text.trim().to_ascii_lowercase().parse().unwrap_or_default()
+}
+
 /// The chosen engine.
 pub fn engine() -> EngineKind {
     read(ENGINE_KEY)
-        .map(|value| EngineKind::from_key(&value))
+        .map(|value| engine_from_text(&value))
         .unwrap_or_default()
 }
 
 /// Chooses the engine (takes effect at the next boot). The choice is also put in a cookie,
 /// so the server sends the cross-origin isolation headers CheerpX needs, and only then.
 pub fn set_engine(kind: EngineKind) -> Result<(), String> {
-    write(ENGINE_KEY, kind.key())?;
+    write(ENGINE_KEY, kind.as_str())?;
     set_engine_cookie(kind)
 }
 
@@ -71,7 +78,7 @@ fn set_engine_cookie(kind: EngineKind) -> Result<(), String> {
     let cookie = format!(
         "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
         crate::model::ENGINE_COOKIE,
-        kind.key()
+        kind.as_str()
     );
     js_sys::Reflect::set(&document, &"cookie".into(), &cookie.into())
         .map(|_| ())
@@ -99,16 +106,66 @@ pub fn cheerpx_sources() -> (Option<String>, Option<String>) {
     (read(CHEERPX_CDN_KEY), read(CHEERPX_DISK_KEY))
 }
 
+/// A setting as reactive state for a component. It holds the default on the server and in
+/// the first hydrated render, so hydration matches the server's HTML, and the stored value
+/// once the page has hydrated; [`StoredSetting::set`] stores a new value.
+pub struct StoredSetting<T: Send + Sync + 'static> {
+    value: RwSignal<T>,
+    store: fn(T) -> Result<(), String>,
+}
+
+impl<T: Send + Sync + 'static> Clone for StoredSetting<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for StoredSetting<T> {}
+
+impl<T: Clone + Default + Send + Sync + 'static> StoredSetting<T> {
+    /// A setting read with `load` and written with `store`.
+    pub fn new(load: fn() -> T, store: fn(T) -> Result<(), String>) -> Self {
+        let value = RwSignal::new(T::default());
+        // Effects run in the browser only, after hydration; `load` reads no signal, so once.
+        Effect::new(move |_| value.set(load()));
+        StoredSetting { value, store }
+    }
+
+    /// The value (tracked).
+    pub fn get(&self) -> T {
+        self.value.get()
+    }
+
+    /// Shows and stores `value`; an error says why it could not be stored.
+    pub fn set(&self, value: T) -> Result<(), String> {
+        self.value.set(value.clone());
+        (self.store)(value)
+    }
+}
+
+/// The chosen engine, for the engine selector.
+pub fn use_engine_setting() -> StoredSetting<EngineKind> {
+    StoredSetting::new(engine, set_engine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn quotes_are_removed_and_defaults_hold_on_the_server() {
-        assert_eq!(unquote("\"cheerpx\""), "cheerpx");
-        assert_eq!(unquote(" v86 "), "v86");
+    fn defaults_hold_on_the_server() {
         assert_eq!(engine(), EngineKind::V86);
         assert!(autoboot());
         assert!(write(ENGINE_KEY, "v86").is_err());
+    }
+
+    #[test]
+    fn engine_names_round_trip_and_default_to_v86() {
+        for kind in EngineKind::ALL {
+            assert_eq!(engine_from_text(kind.as_str()), *kind);
+        }
+        assert_eq!(engine_from_text("CheerpX "), EngineKind::Cheerpx);
+        assert_eq!(engine_from_text(""), EngineKind::V86);
+        assert_eq!(engine_from_text("qemu"), EngineKind::V86);
     }
 }

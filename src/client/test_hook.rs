@@ -1,5 +1,6 @@
-//! `window.webvm`: a small scripting hook on the page's VM (browser build only), used by the
-//! end-to-end tests through `page.evaluate` and handy in the browser console.
+//! `window.webvm`: a small scripting hook on the page's VM and runtime packages (browser
+//! build only), used by the end-to-end tests through `page.evaluate` and handy in the
+//! browser console. Only this module defines it, once, for both contexts.
 //!
 //! ```js
 //! await webvm.exec("uname", ["-m"], { env: { A: "1" }, cwd: "/tmp", timeoutMs: 5000 })
@@ -11,38 +12,96 @@
 //! webvm.state(); webvm.status(); webvm.info(); webvm.consoleText()
 //!   // info().source: "cold" | "hibernation" | "boot-snapshot"
 //! await webvm.settled(ms); webvm.boot(); webvm.hibernate(); webvm.resume(); webvm.restart()
+//! webvm.packageBook()   // the package record, as stored
+//! await webvm.checkpoint()   // saves the VM state → bytes
 //! ```
 
 use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect, Uint8Array};
 use leptos::prelude::*;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::vm::{bridge, ExecCommand, ProcessEvent, VmError};
+use super::packages::PackageManager;
+use super::vm::{bridge, Capabilities, ExecCommand, ExitStatus, ProcessEvent, VmError};
 use super::vm_controller::VmController;
-use crate::ui::format::wire_name;
 
-fn to_js(value: &Value) -> JsValue {
-    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+/// A Rust value as the JS value `JSON.parse` would give for its JSON (maps as objects,
+/// `None` as `null`).
+fn to_js(value: &impl Serialize) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
 }
 
+/// A JS value as JSON (`null` for what has none).
 fn from_js(value: &JsValue) -> Value {
     if value.is_undefined() || value.is_null() {
         return Value::Null;
     }
-    js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|text| text.as_string())
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null)
+    serde_wasm_bindgen::from_value(value.clone()).unwrap_or(Value::Null)
 }
 
 fn js_err(error: VmError) -> JsValue {
     js_sys::Error::new(&error.to_string()).into()
+}
+
+/// `exec`'s answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecAnswer {
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+    truncated: bool,
+    duration_ms: u64,
+}
+
+/// `spawn`'s answer.
+#[derive(Serialize)]
+struct SpawnAnswer {
+    id: u64,
+    pid: u32,
+}
+
+/// `wait`'s answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitAnswer {
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+}
+
+/// A saved hibernation state in `info`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedAnswer {
+    saved_at: chrono::DateTime<chrono::Utc>,
+    size: u64,
+}
+
+/// `info`'s answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InfoAnswer {
+    engine: &'static str,
+    capabilities: Capabilities,
+    detail: String,
+    busy: Option<String>,
+    notice: Option<String>,
+    boot_ms: Option<u64>,
+    restored: bool,
+    source: Option<&'static str>,
+    saved: Option<SavedAnswer>,
+    last_hibernate_ms: Option<u64>,
+    last_hibernate_bytes: Option<u64>,
 }
 
 /// `(command, args, options)` → [`ExecCommand`].
@@ -93,28 +152,42 @@ fn set(object: &Object, name: &str, function: JsValue) {
     let _ = Reflect::set(object, &JsValue::from_str(name), &function);
 }
 
-/// Installs `window.webvm` for `controller`.
-pub fn install(controller: VmController) {
-    let hook = Object::new();
+/// `(exit code, signal)` of an exit status.
+fn code_and_signal(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    match status {
+        ExitStatus::Code(code) => (Some(code), None),
+        ExitStatus::Signal { signal, .. } => (None, Some(signal)),
+    }
+}
 
+/// Installs `window.webvm` for the page's VM and runtime packages (once, from `App`).
+pub fn install(controller: VmController, packages: PackageManager) {
+    let hook = Object::new();
+    install_vm(&hook, controller);
+    install_packages(&hook, controller, packages);
+    bridge::set_global("webvm", &hook.into());
+}
+
+/// The VM's part of the hook.
+fn install_vm(hook: &Object, controller: VmController) {
     let exec = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Promise>::new(
         move |cmd: JsValue, args: JsValue, options: JsValue| {
             future_to_promise(async move {
                 let command = command(&cmd, &args, &options)?;
                 let result = controller.exec(command).await.map_err(js_err)?;
-                Ok(to_js(&json!({
-                    "exitCode": result.exit_code(),
-                    "signal": result.signal(),
-                    "timedOut": result.timed_out,
-                    "stdout": String::from_utf8_lossy(&result.stdout),
-                    "stderr": String::from_utf8_lossy(&result.stderr),
-                    "truncated": result.truncated,
-                    "durationMs": result.duration_ms,
-                })))
+                Ok(to_js(&ExecAnswer {
+                    exit_code: result.exit_code(),
+                    signal: result.signal(),
+                    timed_out: result.timed_out,
+                    stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+                    truncated: result.truncated,
+                    duration_ms: result.duration_ms,
+                }))
             })
         },
     );
-    set(&hook, "exec", exec.into_js_value());
+    set(hook, "exec", exec.into_js_value());
 
     let spawn = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Promise>::new(
         move |cmd: JsValue, args: JsValue, options: JsValue| {
@@ -130,11 +203,14 @@ pub fn install(controller: VmController) {
                     .spawn_process(command, listener)
                     .await
                     .map_err(js_err)?;
-                Ok(to_js(&json!({ "id": handle.id, "pid": handle.pid })))
+                Ok(to_js(&SpawnAnswer {
+                    id: handle.id,
+                    pid: handle.pid,
+                }))
             })
         },
     );
-    set(&hook, "spawn", spawn.into_js_value());
+    set(hook, "spawn", spawn.into_js_value());
 
     let kill =
         Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |id: JsValue, signal: JsValue| {
@@ -145,7 +221,7 @@ pub fn install(controller: VmController) {
                 Ok(JsValue::TRUE)
             })
         });
-    set(&hook, "kill", kill.into_js_value());
+    set(hook, "kill", kill.into_js_value());
 
     let wait = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(
         move |id: JsValue, timeout: JsValue| {
@@ -153,19 +229,16 @@ pub fn install(controller: VmController) {
                 let id = id.as_f64().unwrap_or(0.0) as u64;
                 let timeout = timeout.as_f64().unwrap_or(60_000.0).max(0.0) as u64;
                 let exit = controller.wait(id, timeout).await.map_err(js_err)?;
-                let (code, signal) = match exit.status {
-                    crate::guest_protocol::ExitStatus::Code(code) => (Some(code), None),
-                    crate::guest_protocol::ExitStatus::Signal { signal, .. } => {
-                        (None, Some(signal))
-                    }
-                };
-                Ok(to_js(
-                    &json!({ "exitCode": code, "signal": signal, "timedOut": exit.timed_out }),
-                ))
+                let (exit_code, signal) = code_and_signal(exit.status);
+                Ok(to_js(&WaitAnswer {
+                    exit_code,
+                    signal,
+                    timed_out: exit.timed_out,
+                }))
             })
         },
     );
-    set(&hook, "wait", wait.into_js_value());
+    set(hook, "wait", wait.into_js_value());
 
     let push =
         Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |path: JsValue, data: JsValue| {
@@ -186,7 +259,7 @@ pub fn install(controller: VmController) {
                 Ok(JsValue::TRUE)
             })
         });
-    set(&hook, "pushFile", push.into_js_value());
+    set(hook, "pushFile", push.into_js_value());
 
     let pull = Closure::<dyn Fn(JsValue) -> Promise>::new(move |path: JsValue| {
         future_to_promise(async move {
@@ -197,7 +270,7 @@ pub fn install(controller: VmController) {
             Ok(bridge::to_js_bytes(&bytes).into())
         })
     });
-    set(&hook, "pullFile", pull.into_js_value());
+    set(hook, "pullFile", pull.into_js_value());
 
     let tcp = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Promise>::new(
         move |port: JsValue, request: JsValue, timeout: JsValue| {
@@ -213,55 +286,55 @@ pub fn install(controller: VmController) {
             })
         },
     );
-    set(&hook, "tcpRequest", tcp.into_js_value());
+    set(hook, "tcpRequest", tcp.into_js_value());
 
-    let state = Closure::<dyn Fn() -> JsValue>::new(move || {
-        JsValue::from_str(&wire_name(&controller.state()))
-    });
-    set(&hook, "state", state.into_js_value());
+    let state =
+        Closure::<dyn Fn() -> JsValue>::new(move || JsValue::from_str(controller.state().as_str()));
+    set(hook, "state", state.into_js_value());
 
     let status = Closure::<dyn Fn() -> JsValue>::new(move || {
         controller
             .status
-            .try_get_untracked()
-            .and_then(|status| serde_json::to_value(status).ok())
-            .map(|value| to_js(&value))
+            .try_with_untracked(to_js)
             .unwrap_or(JsValue::NULL)
     });
-    set(&hook, "status", status.into_js_value());
+    set(hook, "status", status.into_js_value());
 
     let info = Closure::<dyn Fn() -> JsValue>::new(move || {
         let Some(view) = controller.view.try_get_untracked() else {
             return JsValue::NULL;
         };
-        to_js(&json!({
-            "engine": view.engine.key(),
-            "capabilities": view.capabilities,
-            "detail": view.detail,
-            "busy": view.busy,
-            "notice": view.notice,
-            "bootMs": view.boot_ms,
-            "restored": view.restored,
-            "source": view.source.map(|source| source.key()),
-            "saved": view.saved.as_ref().map(|saved| json!({ "savedAt": saved.saved_at, "size": saved.size })),
-            "lastHibernateMs": view.last_hibernate.map(|(ms, _)| ms),
-            "lastHibernateBytes": view.last_hibernate.map(|(_, bytes)| bytes),
-        }))
+        to_js(&InfoAnswer {
+            engine: view.engine.as_str(),
+            capabilities: view.capabilities(),
+            restored: view.restored(),
+            source: view.source.map(|source| source.key()),
+            saved: view.saved.as_ref().map(|saved| SavedAnswer {
+                saved_at: saved.saved_at,
+                size: saved.size,
+            }),
+            last_hibernate_ms: view.last_hibernate.map(|(ms, _)| ms),
+            last_hibernate_bytes: view.last_hibernate.map(|(_, bytes)| bytes),
+            detail: view.detail,
+            busy: view.busy,
+            notice: view.notice,
+            boot_ms: view.boot_ms,
+        })
     });
-    set(&hook, "info", info.into_js_value());
+    set(hook, "info", info.into_js_value());
 
     let console_text =
         Closure::<dyn Fn() -> JsValue>::new(move || JsValue::from_str(&controller.console_text()));
-    set(&hook, "consoleText", console_text.into_js_value());
+    set(hook, "consoleText", console_text.into_js_value());
 
     let settled = Closure::<dyn Fn(JsValue) -> Promise>::new(move |timeout: JsValue| {
         future_to_promise(async move {
             let timeout = timeout.as_f64().unwrap_or(300_000.0).max(0.0) as u64;
             let state = controller.settled(timeout).await;
-            Ok(JsValue::from_str(&wire_name(&state)))
+            Ok(JsValue::from_str(state.as_str()))
         })
     });
-    set(&hook, "settled", settled.into_js_value());
+    set(hook, "settled", settled.into_js_value());
 
     for (name, action) in [
         ("boot", VmController::boot as fn(&VmController)),
@@ -270,8 +343,29 @@ pub fn install(controller: VmController) {
         ("restart", VmController::restart),
     ] {
         let function = Closure::<dyn Fn()>::new(move || action(&controller));
-        set(&hook, name, function.into_js_value());
+        set(hook, name, function.into_js_value());
     }
+}
 
-    bridge::set_global("webvm", &hook.into());
+/// The runtime packages' part of the hook: `packageBook()` → the record as stored,
+/// `checkpoint()` → saves the VM state (bytes).
+fn install_packages(hook: &Object, controller: VmController, packages: PackageManager) {
+    let book = Closure::<dyn Fn() -> JsValue>::new(move || {
+        packages
+            .book
+            .try_with_untracked(to_js)
+            .unwrap_or(JsValue::NULL)
+    });
+    set(hook, "packageBook", book.into_js_value());
+
+    let checkpoint = Closure::<dyn Fn() -> Promise>::new(move || {
+        future_to_promise(async move {
+            controller
+                .checkpoint()
+                .await
+                .map(|size| JsValue::from_f64(size as f64))
+                .map_err(|error| js_sys::Error::new(&error.to_string()).into())
+        })
+    });
+    set(hook, "checkpoint", checkpoint.into_js_value());
 }

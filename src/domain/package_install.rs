@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::lifecycle::StateMachine;
 use crate::model::{
     OperationStatus, PackageId, PackageOperation, PackageOperationKind, PackageStatus,
-    RuntimePackage,
+    RuntimePackage, Sha256,
 };
 
 /// Operations kept in the history (oldest dropped first).
@@ -48,8 +48,8 @@ pub enum PlanError {
 pub struct FileToFetch {
     /// File name (also its name in the repository URL).
     pub name: String,
-    /// Expected SHA-256, lowercase hex.
-    pub sha256: String,
+    /// Expected SHA-256.
+    pub sha256: Sha256,
     /// Size in bytes if the catalog knows it (0 otherwise; the download reports it).
     pub size: u64,
 }
@@ -94,10 +94,6 @@ pub fn debian_package_name(file: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
     valid.then_some(name)
-}
-
-fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 fn is_plain_deb_name(name: &str) -> bool {
@@ -149,7 +145,7 @@ pub fn plan_install(
         let sha256 = package
             .checksums
             .get(*name)
-            .filter(|sum| is_sha256_hex(sum))
+            .and_then(|sum| Sha256::parse(&sum.to_ascii_lowercase()).ok())
             .ok_or_else(|| PlanError::MissingChecksum {
                 id: id.clone(),
                 file: name.to_string(),
@@ -159,7 +155,7 @@ pub fn plan_install(
         }
         files.push(FileToFetch {
             name: name.to_string(),
-            sha256: sha256.to_ascii_lowercase(),
+            sha256,
             size: file_sizes.get(*name).copied().unwrap_or(0),
         });
     }
@@ -280,8 +276,8 @@ impl Phase {
 
 /// Whether a downloaded file's SHA-256 (hex) is the expected one; the error says which file
 /// and both values.
-pub fn verify_checksum(file: &str, expected: &str, actual: &str) -> Result<(), String> {
-    if expected.eq_ignore_ascii_case(actual) {
+pub fn verify_checksum(file: &str, expected: &Sha256, actual: &str) -> Result<(), String> {
+    if expected.as_str().eq_ignore_ascii_case(actual) {
         Ok(())
     } else {
         Err(format!(
@@ -823,8 +819,9 @@ mod tests {
 
     #[test]
     fn checksums_compare_without_case_and_explain() {
-        assert!(verify_checksum("a.deb", &sum('a'), &sum('A')).is_ok());
-        let error = verify_checksum("a.deb", &sum('a'), &sum('b')).unwrap_err();
+        let expected = Sha256::parse(&sum('a')).unwrap();
+        assert!(verify_checksum("a.deb", &expected, &sum('A')).is_ok());
+        let error = verify_checksum("a.deb", &expected, &sum('b')).unwrap_err();
         assert!(error.contains("a.deb failed verification") && error.contains(&sum('b')));
     }
 

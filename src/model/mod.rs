@@ -2,7 +2,7 @@
 //!
 //! JSON keeps the seed's camelCase field names and exact enum literals. Dates are
 //! `DateTime<Utc>`, ids are `Uuid`, maps are `BTreeMap` so serialized output is stable.
-//! Names that carry rules (application name, package id, port, sealed secret) are
+//! Names that carry rules (application name, package id, port, sealed secret, SHA-256) are
 //! newtypes whose `parse` is the only way in; deserialization goes through `parse` too.
 
 /// Declares a closed set of string literals as a Rust enum with exact serde names,
@@ -59,8 +59,10 @@ macro_rules! string_enum {
 
 mod application;
 mod backup;
+pub mod catalog;
 mod deployment;
 mod execution;
+pub mod guest_image;
 mod metrics;
 mod names;
 mod package;
@@ -82,7 +84,7 @@ pub use metrics::{
     ApplicationMetrics, HealthStatus, LogEntry, LogLevel, LogSource, PerformanceSnapshot,
 };
 pub use names::{
-    AppName, PackageId, ParseError, Port, SealedSecret, APP_NAME_MAX_LEN, APP_NAME_MIN_LEN,
+    AppName, PackageId, ParseError, Port, SealedSecret, Sha256, APP_NAME_MAX_LEN, APP_NAME_MIN_LEN,
     PORT_MAX, PORT_MIN, RESERVED_APP_NAMES,
 };
 pub use package::{
@@ -91,6 +93,7 @@ pub use package::{
 };
 pub use store::{
     ApplicationServerSettings, ApplicationStore, DependencyGraph, PortRange, Theme, VmEngine,
+    VM_MEMORY_MB,
 };
 pub use webvm::{
     ErrorEvent, ErrorInfo, SystemPerformanceMetrics, SystemResources, SystemSample, WebVMState,

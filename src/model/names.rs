@@ -1,4 +1,5 @@
-//! Newtypes for values with format rules: application name, package id, port, sealed secret.
+//! Newtypes for values with format rules: application name, package id, port, sealed secret,
+//! SHA-256 digest.
 
 use std::fmt;
 use std::str::FromStr;
@@ -68,6 +69,8 @@ pub enum ParseError {
     SealedSecret { reason: &'static str },
     #[error("'{value}' is not a valid {kind}")]
     UnknownVariant { kind: &'static str, value: String },
+    #[error("'{value}' is not a SHA-256 (64 lowercase hex digits)")]
+    Sha256 { value: String },
 }
 
 /// A user-chosen application name, used for routing at `/apps/<name>/`.
@@ -305,6 +308,38 @@ impl fmt::Debug for SealedSecret {
     }
 }
 
+/// A SHA-256 digest as 64 lowercase hex digits (what `sha256sum`, apt indexes and WebCrypto
+/// hex give). Only [`Sha256::parse`] makes one, and deserialization goes through it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256(String);
+
+impl Sha256 {
+    /// Digits in the text form.
+    pub const HEX_LEN: usize = 64;
+
+    /// Accepts exactly 64 characters `0-9a-f` (upper case is refused: callers that read a
+    /// source which may use it lowercase first).
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let valid = text.len() == Self::HEX_LEN
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+        if valid {
+            Ok(Sha256(text.to_owned()))
+        } else {
+            Err(ParseError::Sha256 {
+                value: text.to_owned(),
+            })
+        }
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 fn is_base64url_char(character: char) -> bool {
     character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '=')
 }
@@ -350,6 +385,7 @@ macro_rules! string_newtype_conversions {
 string_newtype_conversions!(AppName);
 string_newtype_conversions!(PackageId);
 string_newtype_conversions!(SealedSecret);
+string_newtype_conversions!(Sha256);
 
 impl fmt::Display for AppName {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -358,6 +394,12 @@ impl fmt::Display for AppName {
 }
 
 impl fmt::Display for PackageId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Sha256 {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(&self.0)
     }
@@ -489,6 +531,38 @@ mod tests {
             assert!(SealedSecret::parse(bad).is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<SealedSecret>("\"hunter2\"").is_err());
+    }
+
+    #[test]
+    fn sha256_table() {
+        let digest = "c28a51dcd89387f5b237b70614b60c9c2652b5b0532bc5594202689817224722";
+        let cases: &[(&str, bool)] = &[
+            (digest, true),
+            (&"0".repeat(64), true),
+            (&"f".repeat(64), true),
+            (&digest.to_ascii_uppercase(), false),
+            (&digest[..63], false),
+            (&format!("{digest}0"), false),
+            (&format!("{}g", &digest[..63]), false),
+            (&format!(" {}", &digest[1..]), false),
+            ("ab", false),
+            ("", false),
+        ];
+        for (text, valid) in cases {
+            assert_eq!(Sha256::parse(text).is_ok(), *valid, "{text}");
+        }
+        let sha = Sha256::parse(digest).expect("valid");
+        assert_eq!((sha.as_str(), sha.to_string().as_str()), (digest, digest));
+        assert_eq!(
+            serde_json::to_string(&sha).ok(),
+            Some(format!("\"{digest}\""))
+        );
+        assert_eq!(
+            serde_json::from_str::<Sha256>(&format!("\"{digest}\"")).ok(),
+            Some(sha)
+        );
+        let refused = serde_json::from_str::<Sha256>("\"nope\"").unwrap_err();
+        assert!(refused.to_string().contains("SHA-256"), "{refused}");
     }
 
     #[test]

@@ -40,6 +40,20 @@ string_enum! {
     }
 }
 
+impl VmEngine {
+    /// A name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            VmEngine::V86 => "v86",
+            VmEngine::Cheerpx => "CheerpX",
+        }
+    }
+}
+
+/// Memory the VM boots with, MB: the v86 machine's RAM and the default of
+/// [`ApplicationServerSettings::vm_memory_mb`].
+pub const VM_MEMORY_MB: u32 = 256;
+
 string_enum! {
     /// Colour scheme of the UI.
     #[derive(Default)]
@@ -104,7 +118,7 @@ impl Default for ApplicationServerSettings {
     fn default() -> Self {
         ApplicationServerSettings {
             engine: VmEngine::V86,
-            vm_memory_mb: 512,
+            vm_memory_mb: u64::from(VM_MEMORY_MB),
             port_range: PortRange::default(),
             default_restart_policy: RestartPolicy::OnFailure,
             max_log_entries: 1000,

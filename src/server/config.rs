@@ -73,6 +73,15 @@ pub struct Config {
     #[arg(long = "catalog", env = "WEBVM_CATALOG")]
     pub catalog: Option<PathBuf>,
 
+    /// Add the runtimes only the tests use (`catalog/test-fixtures.toml`: the tampered demo)
+    /// after the catalog. For the end-to-end suite; never for users.
+    #[arg(
+        long = "test-fixtures",
+        env = "WEBVM_TEST_FIXTURES",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub test_fixtures: bool,
+
     /// Directory of the built site (the wasm, JS and CSS bundle and public assets).
     #[arg(
         long = "site-root",
@@ -166,6 +175,7 @@ impl Config {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             catalog: Some(data_dir.join("catalog.toml")),
+            test_fixtures: false,
             packages_dir: None,
             data_dir,
             database_url: None,
@@ -216,18 +226,21 @@ mod tests {
             PathBuf::from("/d/packages")
         );
         assert_eq!(cli.config.catalog, None);
+        assert!(!cli.config.test_fixtures);
         let cli = Cli::try_parse_from([
             "webvm-appserver",
             "--packages-dir",
             "/p",
             "--catalog",
             "/c.toml",
+            "--test-fixtures",
             "fill-packages",
             "--update",
         ])
         .expect("parses");
         assert_eq!(cli.config.effective_packages_dir(), PathBuf::from("/p"));
         assert_eq!(cli.config.catalog, Some(PathBuf::from("/c.toml")));
+        assert!(cli.config.test_fixtures);
         assert!(matches!(
             cli.command,
             Some(Command::FillPackages { update: true })

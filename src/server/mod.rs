@@ -1,4 +1,7 @@
 //! The HTTP server (feature `ssr`): start-up, router, health check and graceful shutdown.
+//!
+//! It serves a [`Site`] it is handed (the pages and the server functions' endpoint table):
+//! the composition root, `crate::host`, makes it, so this layer names neither `app` nor `api`.
 
 pub mod config;
 pub mod edge;
@@ -7,7 +10,6 @@ pub mod static_files;
 pub mod storage;
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,14 +17,23 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos::prelude::{provide_context, IntoView};
+use leptos_axum::{AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
-use crate::app::{shell, App};
-use config::{Cli, Command, Config};
+use config::Config;
 use storage::{StartupError, Storage};
+
+/// What the layers above the server hand it to serve.
+pub struct Site<View> {
+    /// The page routes (`leptos_axum::generate_route_list` of the app).
+    pub routes: Vec<AxumRouteListing>,
+    /// Renders the HTML document around a page.
+    pub shell: fn(LeptosOptions) -> View,
+    /// Which server functions write and which take bodies over the default limit.
+    pub endpoints: edge::EndpointTable,
+}
 
 /// Shared state of every handler.
 #[derive(Clone, axum::extract::FromRef)]
@@ -53,10 +64,10 @@ pub enum ServeError {
 }
 
 /// `fill-packages`: downloads the catalog's .deb closures into the packages directory.
-async fn fill_packages(config: Config, force_update: bool) -> Result<(), ServeError> {
+pub async fn fill_packages(config: Config, force_update: bool) -> Result<(), ServeError> {
     let options = packages::fill::FillOptions {
         packages_dir: config.effective_packages_dir(),
-        catalog: packages::catalog::CatalogSource::from_config(config.catalog.as_deref()),
+        catalog: packages::catalog::CatalogSource::from_config(&config),
         guest_dir: config.guest_dir.clone(),
         force_update,
     };
@@ -76,33 +87,15 @@ async fn fill_packages(config: Config, force_update: bool) -> Result<(), ServeEr
 }
 
 /// `index-packages`: indexes the packages directory into the database and prints a summary.
-async fn index_packages(config: Config) -> Result<(), ServeError> {
+pub async fn index_packages(config: Config) -> Result<(), ServeError> {
     let storage = Storage::open(&config).await?;
     let summary = packages::index_repository(&config, &storage).await?;
     packages::print_summary(&summary);
     Ok(())
 }
 
-/// Entry point of the binary: parse the command line, then run the chosen command.
-pub async fn main_from_args() -> ExitCode {
-    init_tracing();
-    let cli = <Cli as clap::Parser>::parse();
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config).await,
-        Command::FillPackages { update } => fill_packages(cli.config, update).await,
-        Command::IndexPackages => index_packages(cli.config).await,
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error}");
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info,sqlx=warn`).
+pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
@@ -123,20 +116,23 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// Opens storage and builds the full router: pages, server functions, `/healthz` and static
-/// files, behind the edge's layers.
-pub async fn build_router(config: &Config) -> Result<Router, StartupError> {
-    Ok(build_app(config).await?.router)
-}
-
 /// The router and the storage it serves from (tests reach into the storage).
 pub struct BuiltApp {
     pub router: Router,
     pub storage: Storage,
 }
 
-/// Like [`build_router`], and also hands back the storage.
-pub async fn build_app(config: &Config) -> Result<BuiltApp, StartupError> {
+/// Opens storage and builds the full router for `site`: pages, server functions, `/healthz`
+/// and static files, behind the edge's layers.
+pub async fn build_app<View: IntoView + 'static>(
+    config: &Config,
+    site: Site<View>,
+) -> Result<BuiltApp, StartupError> {
+    let Site {
+        routes,
+        shell,
+        endpoints,
+    } = site;
     let policy = edge::SitePolicy::from_config(&config.edge)?;
     let storage = Storage::open(config).await?;
     packages::index_at_startup(config, &storage).await;
@@ -147,7 +143,6 @@ pub async fn build_app(config: &Config) -> Result<BuiltApp, StartupError> {
         storage: storage.clone(),
     };
     let static_files = load_static_files(config);
-    let routes = generate_route_list(App);
     let context_storage = storage.clone();
     let context_policy = policy.clone();
     let app = Router::new()
@@ -182,7 +177,7 @@ pub async fn build_app(config: &Config) -> Result<BuiltApp, StartupError> {
     let health = Router::new()
         .route("/healthz", get(healthz))
         .with_state(state);
-    let router = edge::harden(app, health, policy, &config.edge, crate::api::ENDPOINTS);
+    let router = edge::harden(app, health, policy, &config.edge, endpoints);
     Ok(BuiltApp { router, storage })
 }
 
@@ -231,9 +226,12 @@ async fn healthz(State(storage): State<Storage>) -> impl IntoResponse {
     }
 }
 
-/// Binds the configured address and serves until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let router = build_router(&config).await?;
+/// Binds the configured address and serves `site` until SIGINT or SIGTERM.
+pub async fn serve<View: IntoView + 'static>(
+    config: Config,
+    site: Site<View>,
+) -> Result<(), ServeError> {
+    let router = build_app(&config, site).await?.router;
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|source| ServeError::Bind {

@@ -17,7 +17,6 @@
 //! `If-Modified-Since`, `If-Unmodified-Since`, `If-Range` (strong comparison) and single
 //! `Range`s as RFC 9110 says. Opening and reading run on tokio's blocking pool.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
@@ -32,24 +31,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// One file of a guest build, as its manifest lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GuestFile {
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// The parts of `guest/build.sh`'s `manifest.json` the server and the page rely on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GuestManifest {
-    pub hash: String,
-    pub kernel_cmdline: String,
-    pub files: BTreeMap<String, GuestFile>,
-    /// Everything else the build recorded, passed through to the page untouched.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
+use crate::model::guest_image::GuestManifest;
+use crate::model::Sha256;
 
 /// Why a guest build directory can't be served.
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +72,8 @@ pub struct BootSnapshotRecord {
     pub encoding: Option<String>,
     /// Bytes of the served file.
     pub encoded_size: u64,
-    /// SHA-256 of the served file, hex (its ETag).
-    pub encoded_sha256: String,
+    /// SHA-256 of the served file (its ETag).
+    pub encoded_sha256: Sha256,
     /// Everything else, passed through to the page.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -103,10 +86,6 @@ pub enum BootSnapshotError {
     Unreadable { path: String, reason: String },
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
-}
-
-fn is_hex_sha256(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 impl BootSnapshotRecord {
@@ -143,9 +122,6 @@ impl BootSnapshotRecord {
                 record.encoding.as_deref().unwrap_or_default()
             )));
         }
-        if !is_hex_sha256(&record.encoded_sha256) {
-            return Err(invalid("encodedSha256 is not a SHA-256".into()));
-        }
         let metadata = std::fs::symlink_metadata(dir.join(&record.file)).ok();
         if metadata
             .as_ref()
@@ -175,7 +151,7 @@ impl BootSnapshotRecord {
         format!(
             "/guest/{image_hash}/{}?sha256={}",
             self.file,
-            &self.encoded_sha256[..16]
+            &self.encoded_sha256.as_str()[..16]
         )
     }
 }
@@ -201,12 +177,10 @@ impl GuestImage {
                 path: path.display().to_string(),
                 reason: error.to_string(),
             })?;
-        let hex =
-            |text: &str| text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit());
-        if !manifest.files.values().all(|file| hex(&file.sha256)) || manifest.hash.is_empty() {
+        if manifest.hash.is_empty() {
             return Err(GuestImageError::BadManifest {
                 path: path.display().to_string(),
-                reason: "hash or sha256 values are malformed".into(),
+                reason: "its hash is empty".into(),
             });
         }
         for (name, file) in &manifest.files {
@@ -334,9 +308,10 @@ pub fn is_plain_file_name(name: &str) -> bool {
 pub const GUEST_UNAVAILABLE: &str = "the guest image is not available on this server";
 
 /// Routes: `/guest/manifest.json`, `/guest/{hash}/{file}`, `/vendor/v86/{file}`,
-/// `/vendor/xterm/{file}`.
+/// `/vendor/xterm/{file}`, `/vendor/idb/{file}`.
 pub fn routes<S: Clone + Send + Sync + 'static>(files: StaticFiles) -> Router<S> {
     let xterm_dir = xterm_dir(&files.v86_dir);
+    let idb_dir = idb_dir(&files.v86_dir);
     let v86_version = served_v86_version(&files.v86_dir);
     let unavailable = GuestUnavailable {
         reference: crate::error::new_reference(),
@@ -350,6 +325,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(files: StaticFiles) -> Router<S>
         files,
         v86_version,
         xterm_dir,
+        idb_dir,
         unavailable,
     });
     Router::new()
@@ -357,15 +333,17 @@ pub fn routes<S: Clone + Send + Sync + 'static>(files: StaticFiles) -> Router<S>
         .route("/guest/{hash}/{file}", get(guest_file))
         .route("/vendor/v86/{file}", get(v86_file))
         .route("/vendor/xterm/{file}", get(xterm_file))
+        .route("/vendor/idb/{file}", get(idb_file))
         .with_state(state)
 }
 
-/// The routes' state: the files, the v86 version served, the `@xterm` directory, and the
-/// answer for a missing guest image.
+/// The routes' state: the files, the v86 version served, the `@xterm` and `idb` directories,
+/// and the answer for a missing guest image.
 struct Served {
     files: StaticFiles,
     v86_version: Option<String>,
     xterm_dir: PathBuf,
+    idb_dir: PathBuf,
     unavailable: GuestUnavailable,
 }
 
@@ -417,6 +395,37 @@ fn xterm_path(name: &str) -> Option<&'static str> {
         "addon-fit.js" => Some("addon-fit/lib/addon-fit.js"),
         _ => None,
     }
+}
+
+/// npm's `idb` package (the page's IndexedDB layer), beside the v86 package:
+/// `<v86_dir>/../../idb`, i.e. `node_modules/idb` for the default v86 directory.
+fn idb_dir(v86_dir: &Path) -> PathBuf {
+    v86_dir.join("..").join("..").join("idb")
+}
+
+/// The file inside the `idb` package for a URL name, if it is one we serve (its ES module
+/// build is one self-contained file).
+fn idb_path(name: &str) -> Option<&'static str> {
+    match name {
+        "index.js" => Some("build/index.js"),
+        _ => None,
+    }
+}
+
+async fn idb_file(
+    State(served): State<Arc<Served>>,
+    UrlPath(name): UrlPath<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let Some(relative) = idb_path(&name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let spec = FileSpec {
+        last_modified: true,
+        ..FileSpec::new(served.idb_dir.join(relative), vendor_content_type(&name))
+    };
+    vendor_response(&spec, &method, &headers).await
 }
 
 /// The media type of a vendored browser file, by its extension.
@@ -1165,7 +1174,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_xterm_files_are_served() {
+    fn only_the_listed_vendor_files_are_served() {
         assert_eq!(xterm_path("xterm.js"), Some("xterm/lib/xterm.js"));
         assert_eq!(xterm_path("xterm.css"), Some("xterm/css/xterm.css"));
         assert_eq!(
@@ -1173,6 +1182,9 @@ mod tests {
             Some("addon-fit/lib/addon-fit.js")
         );
         assert_eq!(xterm_path("../package.json"), None);
+        assert_eq!(idb_path("index.js"), Some("build/index.js"));
+        assert_eq!(idb_path("../package.json"), None);
+        assert_eq!(idb_path("index.cjs"), None);
         assert_eq!(
             xterm_dir(Path::new("node_modules/v86/build")),
             Path::new("node_modules/v86/build/../../@xterm")
@@ -1228,6 +1240,11 @@ mod tests {
             (
                 record("boot-snapshot-v86-1-256m.bin.gz", 5, "br"),
                 Some("not gzip"),
+            ),
+            (
+                record("boot-snapshot-v86-1-256m.bin.gz", 5, "gzip")
+                    .replace(&sha, &"AB".repeat(32)),
+                Some("not a SHA-256"),
             ),
             ("{".to_string(), Some("EOF")),
         ];

@@ -13,7 +13,7 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use super::config::Config;
-use crate::api::{CatalogDetails, PackageCatalogEntry};
+use crate::model::catalog::{CatalogDetails, PackageCatalogEntry};
 use crate::model::{Application, RuntimePackage, WebVMStatus};
 
 /// Why the server could not start its storage. Each message tells the operator what to fix.

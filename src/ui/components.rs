@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
+use crate::ui::tone::{BadgeTone, Tone};
 
 /// A page's title block: a heading and one line saying what the page is for.
 #[component]
@@ -74,17 +75,26 @@ pub fn EmptyState(
     }
 }
 
-/// A coloured pill for a status value such as `running` or `error`.
+/// What a [`StatusBadge`] shows: a tone and the status's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Badge {
+    tone: Tone,
+    label: &'static str,
+}
+
+impl<S: BadgeTone> From<S> for Badge {
+    fn from(status: S) -> Self {
+        Self {
+            tone: status.tone(),
+            label: status.label(),
+        }
+    }
+}
+
+/// A coloured pill for a status such as `running` or `error`.
 #[component]
-pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
-    let tone = match status.as_str() {
-        "running" | "ready" | "installed" | "healthy" | "completed" => "good",
-        "error" | "failed" | "unhealthy" | "runtime-missing" => "bad",
-        "starting" | "stopping" | "deploying" | "loading" | "booting" | "downloading"
-        | "installing" | "removing" | "hibernating" => "busy",
-        _ => "neutral",
-    };
-    view! { <span class=format!("badge badge--{tone}")>{status}</span> }
+pub fn StatusBadge(#[prop(into)] status: Badge) -> impl IntoView {
+    view! { <span class=format!("badge badge--{}", status.tone.as_str())>{status.label}</span> }
 }
 
 /// One figure with its label, for the stat grids.
@@ -102,5 +112,41 @@ pub fn Stat(
                 {hint.map(|hint| view! { <span class="stat__hint">{hint}</span> })}
             </dd>
         </div>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::model::{ApplicationStatus, OperationStatus, WebVMState};
+
+    fn badge_html(status: impl Into<Badge>) -> String {
+        let status = status.into();
+        view! { <StatusBadge status /> }.to_html()
+    }
+
+    #[test]
+    fn a_badge_is_a_pill_with_its_tone_and_text() {
+        let cases = [
+            (
+                badge_html(WebVMState::Ready),
+                r#"<span class="badge badge--good">ready</span>"#,
+            ),
+            (
+                badge_html(ApplicationStatus::RuntimeMissing),
+                r#"<span class="badge badge--bad">runtime-missing</span>"#,
+            ),
+            (
+                badge_html(WebVMState::Booting),
+                r#"<span class="badge badge--busy">booting</span>"#,
+            ),
+            (
+                badge_html(OperationStatus::Pending),
+                r#"<span class="badge badge--neutral">pending</span>"#,
+            ),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(html, expected);
+        }
     }
 }

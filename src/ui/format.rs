@@ -1,15 +1,6 @@
-//! Formatting helpers for the views: sizes, durations, dates and enum labels.
+//! Formatting helpers for the views: sizes, durations and dates.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-
-/// The JSON string of a serde enum value (`'runtime-missing'`), or `unknown`.
-pub fn wire_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_string))
-        .unwrap_or_else(|| "unknown".to_string())
-}
 
 /// A size given in megabytes, as a person reads it.
 pub fn megabytes(mb: f64) -> String {

@@ -4,4 +4,5 @@ pub mod components;
 pub mod format;
 pub mod layout;
 pub mod pages;
+pub mod tone;
 pub mod vm_panel;

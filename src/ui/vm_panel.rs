@@ -11,10 +11,10 @@ use leptos::prelude::*;
 
 use crate::client::settings;
 use crate::client::vm::EngineKind;
-use crate::client::vm_controller::{VmController, VmSource};
-use crate::model::WebVMState;
+use crate::client::vm_controller::{VmController, VmSource, VmViewStoreFields};
+use crate::model::{SystemResources, WebVMState};
 use crate::ui::components::StatusBadge;
-use crate::ui::format::{megabytes, wire_name};
+use crate::ui::format::megabytes;
 
 fn clock(at: &chrono::DateTime<chrono::Utc>) -> String {
     at.format("%H:%M:%S UTC").to_string()
@@ -28,44 +28,48 @@ fn seconds(ms: u64) -> String {
     }
 }
 
-/// The live VM panel.
+/// The live VM panel. Each closure reads only what it shows: the fields of the VM's view
+/// store, and Memos over the parts of its status (which changes on every progress event,
+/// heartbeat and resource sample).
 #[component]
 pub fn VmPanel() -> impl IntoView {
-    let vm = VmController::use_or_provide();
+    let vm = VmController::expect();
     let status = vm.status;
     let view = vm.view;
 
     // Runs in the browser only (effects don't run on the server).
     Effect::new(move |_| vm.start_on_load());
 
-    let state = move || status.with(|s| s.state);
-    let state_name = move || wire_name(&state());
-    let busy = move || view.with(|v| v.busy.clone());
-    let caps = move || view.with(|v| v.capabilities);
-    let has_saved = move || view.with(|v| v.saved.is_some());
+    let state = vm.live_state;
+    let state_name = move || state.get().as_str();
+    let busy = Memo::new(move |_| view.busy().get());
+    let caps = Memo::new(move |_| view.engine().get().capabilities());
+    let has_saved = Memo::new(move |_| view.saved().with(Option::is_some));
 
-    let can_boot = move || matches!(state(), WebVMState::Unloaded | WebVMState::Error);
-    let can_hibernate =
-        move || state() == WebVMState::Ready && caps().hibernate && busy().is_none();
+    let can_boot = move || matches!(state.get(), WebVMState::Unloaded | WebVMState::Error);
+    let can_hibernate = move || {
+        state.get() == WebVMState::Ready && caps.get().hibernate && busy.with(Option::is_none)
+    };
     let can_resume = move || {
-        caps().hibernate
-            && busy().is_none()
-            && match state() {
+        caps.get().hibernate
+            && busy.with(Option::is_none)
+            && match state.get() {
                 WebVMState::Hibernating => true,
-                WebVMState::Unloaded | WebVMState::Error => has_saved(),
+                WebVMState::Unloaded | WebVMState::Error => has_saved.get(),
                 _ => false,
             }
     };
     let can_restart = move || {
-        busy().is_none()
+        busy.with(Option::is_none)
             && matches!(
-                state(),
+                state.get(),
                 WebVMState::Ready | WebVMState::Hibernating | WebVMState::Error
             )
     };
 
-    let in_progress = move || matches!(state(), WebVMState::Loading | WebVMState::Booting);
-    let percent = move || status.with(|s| s.load_progress);
+    let in_progress =
+        Memo::new(move |_| matches!(state.get(), WebVMState::Loading | WebVMState::Booting));
+    let percent = Memo::new(move |_| status.with(|s| s.load_progress));
     // A clock for the elapsed boot time (browser only; 0 on the server).
     let now = RwSignal::new(0.0f64);
     #[cfg(feature = "hydrate")]
@@ -79,52 +83,51 @@ pub fn VmPanel() -> impl IntoView {
     }
     let elapsed = move || {
         let now = now.get();
-        view.with(|v| v.boot_started_ms)
+        view.boot_started_ms()
+            .get()
             .filter(|_| now > 0.0)
             .map(|started| ((now - started) / 1000.0).max(0.0) as u64)
     };
-    let progress_label = move || {
-        let detail = view.with(|v| v.detail.clone());
-        let detail = if detail.is_empty() {
-            String::new()
-        } else {
-            format!(" — {detail}")
-        };
-        let restoring = view.with(|v| v.source.is_some_and(|source| source != VmSource::Cold));
-        match state() {
-            WebVMState::Loading if restoring => {
-                format!("Restoring a ready VM {}%{detail}", percent())
+    let progress_label = Memo::new(move |_| {
+        let detail = view.detail().with(|detail| {
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {detail}")
             }
-            WebVMState::Loading => format!("Loading {}%{detail}", percent()),
+        });
+        let restoring = view
+            .source()
+            .with(|source| source.is_some_and(|source| source != VmSource::Cold));
+        match state.get() {
+            WebVMState::Loading if restoring => {
+                format!("Restoring a ready VM {}%{detail}", percent.get())
+            }
+            WebVMState::Loading => format!("Loading {}%{detail}", percent.get()),
             WebVMState::Booting => {
                 let seconds = elapsed().map(|s| format!(" {s} s,")).unwrap_or_default();
                 format!("Booting Linux:{seconds} a cold boot takes about a minute{detail}")
             }
             _ => detail,
         }
-    };
+    });
 
     // Figures once the guest reported some, "—" before.
-    let known = move |show: fn(&crate::model::SystemResources) -> String| {
-        status.with(|s| {
-            if s.system_resources.memory_total > 0 {
-                show(&s.system_resources)
+    let resources = Memo::new(move |_| status.with(|s| s.system_resources.clone()));
+    let known = move |show: fn(&SystemResources) -> String| {
+        resources.with(|resources| {
+            if resources.memory_total > 0 {
+                show(resources)
             } else {
                 "—".to_string()
             }
         })
     };
-    let times = move || {
-        status.with(|s| {
-            let booted = s.boot_time.as_ref().map(clock);
-            let beat = s.last_heartbeat.as_ref().map(clock);
-            (booted, beat)
-        })
-    };
+    let booted_at = Memo::new(move |_| status.with(|s| s.boot_time.as_ref().map(clock)));
+    let heartbeat_at = Memo::new(move |_| status.with(|s| s.last_heartbeat.as_ref().map(clock)));
     let boot_fact = move || {
-        let (booted, _) = times();
-        let took = view.with(|v| v.boot_ms.map(|ms| (ms, v.source)));
-        match (booted, took) {
+        let took = view.boot_ms().get().map(|ms| (ms, view.source().get()));
+        match (booted_at.get(), took) {
             (Some(at), Some((ms, Some(VmSource::BootSnapshot)))) => {
                 format!("{at} (from the server's boot snapshot in {})", seconds(ms))
             }
@@ -136,10 +139,10 @@ pub fn VmPanel() -> impl IntoView {
             _ => "—".to_string(),
         }
     };
-    let heartbeat_fact = move || times().1.unwrap_or_else(|| "—".to_string());
+    let heartbeat_fact = move || heartbeat_at.get().unwrap_or_else(|| "—".to_string());
     let saved_fact = move || {
-        view.with(|v| {
-            v.saved.as_ref().map(|saved| {
+        view.saved().with(|saved| {
+            saved.as_ref().map(|saved| {
                 format!(
                     "{} ({})",
                     clock(&saved.saved_at),
@@ -148,11 +151,11 @@ pub fn VmPanel() -> impl IntoView {
             })
         })
     };
-    let missing = move || view.with(|v| v.capabilities.missing());
-    let engine_label = move || view.with(|v| v.engine.label());
-    let error_message = move || status.with(|s| s.error_message.clone());
-    let notice = move || view.with(|v| v.notice.clone());
-    let source_name = move || view.with(|v| v.source.map(VmSource::key).unwrap_or(""));
+    let missing = move || caps.get().missing();
+    let engine_label = move || view.engine().get().label();
+    let error_message = Memo::new(move |_| status.with(|s| s.error_message.clone()));
+    let notice = move || view.notice().get();
+    let source_name = move || view.source().get().map(VmSource::key).unwrap_or("");
 
     view! {
         <section
@@ -167,28 +170,29 @@ pub fn VmPanel() -> impl IntoView {
                 </h2>
                 <span class="vm-panel__badge" aria-live="polite">
                     <span class="visually-hidden">"State: "</span>
-                    {move || view! { <StatusBadge status=state_name() /> }}
+                    {move || view! { <StatusBadge status=state.get() /> }}
                 </span>
             </div>
 
-            <div class="vm-progress" hidden=move || !in_progress() aria-live="polite">
+            <div class="vm-progress" hidden=move || !in_progress.get() aria-live="polite">
                 <label for="vm-progress-bar" class="vm-progress__label">
-                    {progress_label}
+                    {move || progress_label.get()}
                 </label>
                 <progress
                     id="vm-progress-bar"
                     max="100"
-                    value=move || (state() == WebVMState::Loading).then(|| percent().to_string())
-                    aria-valuetext=progress_label
-                    aria-busy=move || in_progress().to_string()
+                    value=move || (state.get() == WebVMState::Loading).then(|| percent.get().to_string())
+                    aria-valuetext=move || progress_label.get()
+                    aria-busy=move || in_progress.get().to_string()
                 ></progress>
             </div>
-            <p class="vm-panel__detail muted" hidden=in_progress>
-                {move || view.with(|v| v.detail.clone())}
+            <p class="vm-panel__detail muted" hidden=move || in_progress.get()>
+                {move || view.detail().get()}
             </p>
 
             {move || {
-                error_message()
+                error_message
+                    .get()
                     .map(|message| {
                         view! {
                             <div class="vm-alert vm-alert--error" role="alert">
@@ -227,7 +231,7 @@ pub fn VmPanel() -> impl IntoView {
                     type="button"
                     class="button button--secondary"
                     disabled=move || !can_hibernate()
-                    title=move || (!caps().hibernate).then(|| format!("{} cannot hibernate", engine_label()))
+                    title=move || (!caps.get().hibernate).then(|| format!("{} cannot hibernate", engine_label()))
                     on:click=move |_| vm.hibernate()
                 >
                     "Hibernate"
@@ -248,7 +252,7 @@ pub fn VmPanel() -> impl IntoView {
                 >
                     "Restart"
                 </button>
-                <span class="vm-actions__busy" aria-live="polite">{move || busy().unwrap_or_default()}</span>
+                <span class="vm-actions__busy" aria-live="polite">{move || busy.get().unwrap_or_default()}</span>
             </div>
 
             <dl class="stats stats--4 vm-resources">
@@ -304,13 +308,11 @@ pub fn VmPanel() -> impl IntoView {
 #[component]
 pub fn EngineChoice() -> impl IntoView {
     // The server renders the default; the browser then shows what it has stored.
-    let chosen = RwSignal::new(EngineKind::default());
+    let chosen = settings::use_engine_setting();
     let message = RwSignal::new(None::<String>);
-    Effect::new(move |_| chosen.set(settings::engine()));
     let on_change = move |event| {
-        let kind = EngineKind::from_key(&event_target_value(&event));
-        chosen.set(kind);
-        message.set(Some(match settings::set_engine(kind) {
+        let kind: EngineKind = event_target_value(&event).parse().unwrap_or_default();
+        message.set(Some(match chosen.set(kind) {
             Ok(()) => format!(
                 "{} will run the VM from its next boot (Restart on the dashboard).",
                 kind.label()
@@ -324,11 +326,12 @@ pub fn EngineChoice() -> impl IntoView {
             <select
                 id="vm-engine"
                 aria-describedby="vm-engine-hint"
-                prop:value=move || chosen.get().key()
+                prop:value=move || chosen.get().as_str()
                 on:change=on_change
             >
                 {EngineKind::ALL
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .map(|kind| {
                         let label = if kind == EngineKind::default() {
                             format!("{} (default)", kind.label())
@@ -336,7 +339,7 @@ pub fn EngineChoice() -> impl IntoView {
                             format!("{} (optional)", kind.label())
                         };
                         view! {
-                            <option value=kind.key() selected=move || chosen.get() == kind>
+                            <option value=kind.as_str() selected=move || chosen.get() == kind>
                                 {label}
                             </option>
                         }
@@ -358,7 +361,8 @@ pub fn EngineChoice() -> impl IntoView {
             </p>
             <dl class="facts engine-choice__capabilities">
                 {EngineKind::ALL
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .map(|kind| {
                         let missing = kind.capabilities().missing();
                         let text = if missing.is_empty() {
@@ -368,7 +372,7 @@ pub fn EngineChoice() -> impl IntoView {
                         };
                         view! {
                             <dt>{kind.label()}</dt>
-                            <dd data-engine=kind.key()>{text}</dd>
+                            <dd data-engine=kind.as_str()>{text}</dd>
                         }
                     })
                     .collect_view()}
@@ -400,7 +404,7 @@ fn LiveStat(
 #[component]
 fn VmTerminal(vm: VmController) -> impl IntoView {
     let host = NodeRef::<html::Div>::new();
-    let ready = move || vm.status.with(|s| s.state == WebVMState::Ready);
+    let ready = move || vm.live_state.get() == WebVMState::Ready;
     #[cfg(feature = "hydrate")]
     terminal::mount(vm, host);
     #[cfg(not(feature = "hydrate"))]

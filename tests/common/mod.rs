@@ -2,7 +2,7 @@
 
 pub mod database;
 use std::net::SocketAddr;
-use webvm_appserver::server::build_router;
+use webvm_appserver::host::build_router;
 
 use webvm_appserver::server::config::{Config, EdgeConfig};
 

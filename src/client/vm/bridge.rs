@@ -5,6 +5,8 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::VmError;
+
 #[wasm_bindgen(module = "/js/v86_bridge.js")]
 extern "C" {
     /// Loads a classic script once; resolves when `global_name` exists on `window`.
@@ -27,13 +29,6 @@ extern "C" {
     /// SHA-256 of an `ArrayBuffer`, hex; `null` without WebCrypto.
     #[wasm_bindgen(js_name = sha256Hex, catch)]
     pub async fn sha256_hex(buffer: &JsValue) -> Result<JsValue, JsValue>;
-
-    #[wasm_bindgen(js_name = sleep)]
-    async fn sleep_js(ms: f64) -> JsValue;
-
-    /// `performance.now()`.
-    #[wasm_bindgen(js_name = nowMs)]
-    pub fn now_ms() -> f64;
 
     /// Sets (or with `null`, deletes) a property of `window`.
     #[wasm_bindgen(js_name = setGlobal)]
@@ -193,16 +188,27 @@ extern "C" {
     #[wasm_bindgen(method, js_name = consoleSend)]
     pub fn console_send(this: &CheerpXMachine, bytes: &[u8]);
 
+    /// Runs the user's login shell on the console (again whenever it exits), with `env`.
     #[wasm_bindgen(method, js_name = startShell)]
-    pub fn start_shell(this: &CheerpXMachine);
+    pub fn start_shell(this: &CheerpXMachine, env: js_sys::Array);
 
     #[wasm_bindgen(method)]
     pub fn destroy(this: &CheerpXMachine);
 }
 
-/// Resolves after `ms` milliseconds (`setTimeout`).
+/// Resolves after `ms` milliseconds (`setTimeout`, through gloo-timers; at most about 24
+/// days, the longest timeout browsers keep).
 pub async fn sleep(ms: u64) {
-    sleep_js(ms as f64).await;
+    let ms = u32::try_from(ms.min(i32::MAX as u64)).unwrap_or(i32::MAX as u32);
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// `performance.now()`: milliseconds since the page started, monotonic (`Date.now()` where
+/// there is no `Performance`).
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|window| window.performance())
+        .map_or_else(js_sys::Date::now, |performance| performance.now())
 }
 
 /// The `name` and `message` of a JavaScript error (or the value's text).
@@ -224,6 +230,23 @@ pub fn js_error(value: &JsValue) -> (String, String) {
 /// The message of a JavaScript error.
 pub fn js_message(value: &JsValue) -> String {
     js_error(value).1
+}
+
+/// A JavaScript call that gives nothing back, its failure as a [`VmError::Js`].
+pub fn js_done(result: Result<JsValue, JsValue>) -> Result<(), VmError> {
+    result
+        .map(drop)
+        .map_err(|error| VmError::Js(js_message(&error)))
+}
+
+/// The bytes of a JavaScript call that gives a `Uint8Array`; `source` names the source in
+/// the error when it gives something else.
+pub fn js_bytes(result: Result<JsValue, JsValue>, source: &str) -> Result<Vec<u8>, VmError> {
+    result
+        .map_err(|error| VmError::Js(js_message(&error)))?
+        .dyn_into::<Uint8Array>()
+        .map(|bytes| bytes.to_vec())
+        .map_err(|_| VmError::Js(format!("{source} returned no bytes")))
 }
 
 /// Copies bytes into a new JavaScript `Uint8Array` (safe to keep after wasm memory grows).

@@ -7,7 +7,8 @@
 //!   time limits with coreutils `timeout`;
 //! - background processes write their pid there too, so they can be signalled (`kill`); their
 //!   output arrives when they end, not while they run;
-//! - files are pushed through a DataDevice mounted at `/mnt/host` and copied into place;
+//! - files go through a DataDevice mounted at `/mnt/host` (to the guest) and `/mnt/out`
+//!   (from it), copied into place by `transfer`, the path every engine shares;
 //! - hibernate, resume and `connect` are [`VmError::Unsupported`].
 //!
 //! It loads from its vendor's CDN and needs a cross-origin isolated page, neither of which is
@@ -15,7 +16,7 @@
 //! an ext2 image (our guest image is ext4 for v86): by default the vendor's public Debian
 //! image, configurable with the `webvm.cheerpx.disk` setting.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -26,6 +27,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::bridge::{self, CheerpXMachine};
+use super::transfer::{self, SharedDirectory, SharedDirs};
 use super::{
     BootProgress, BootReport, BootRequest, EngineKind, ExecCommand, ExecResult, ExitStatus,
     ProcessEvent, ProcessExit, ProcessHandle, ProcessListener, Snapshot, StatsSampler, TcpEvent,
@@ -60,13 +62,10 @@ impl Default for CheerpXSettings {
     }
 }
 
-const ENV: [&str; 5] = [
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "HOME=/root",
-    "LANG=C.UTF-8",
-    "USER=root",
-    "SHELL=/bin/sh",
-];
+/// Where the DataDevice (files from the page) is mounted.
+const DATA_DIR: &str = "/mnt/host";
+/// Where the IDBDevice (command output, files for the page) is mounted.
+const OUT_DIR: &str = "/mnt/out";
 
 type ConsoleClosure = Closure<dyn FnMut(Uint8Array)>;
 
@@ -82,7 +81,6 @@ struct Inner {
     settings: CheerpXSettings,
     machine: RefCell<Option<CheerpXMachine>>,
     on_console: RefCell<Option<ConsoleClosure>>,
-    counter: Cell<u64>,
     procs: RefCell<HashMap<u64, ProcSlot>>,
     sampler: RefCell<StatsSampler>,
 }
@@ -96,14 +94,14 @@ pub struct CheerpXEngine {
 /// `sh -c` script that runs `"$0" "$@"` with its output in `/mnt/out/<name>.out|.err`.
 fn redirect_script(name: &str, background: bool, timeout_s: Option<u64>) -> String {
     let pid = if background {
-        format!("echo $$ > /mnt/out/{name}.pid; ")
+        format!("echo $$ > {OUT_DIR}/{name}.pid; ")
     } else {
         String::new()
     };
     let limit = timeout_s
         .map(|s| format!("timeout -k 2 {s} "))
         .unwrap_or_default();
-    format!("{pid}exec {limit}\"$0\" \"$@\" > /mnt/out/{name}.out 2> /mnt/out/{name}.err")
+    format!("{pid}exec {limit}\"$0\" \"$@\" > {OUT_DIR}/{name}.out 2> {OUT_DIR}/{name}.err")
 }
 
 /// Exit status of `sh` → code or signal (128 + n), and whether `timeout` fired (124).
@@ -119,6 +117,20 @@ fn status_of(status: i32) -> (ExitStatus, bool) {
         ),
         code => (ExitStatus::Code(code), false),
     }
+}
+
+/// The environment of the user's console shell: [`super::GUEST_ENV`] with bash and a
+/// terminal.
+fn login_env() -> Array {
+    super::GUEST_ENV
+        .iter()
+        .map(|line| match line.split_once('=') {
+            Some(("SHELL", _)) => "SHELL=/bin/bash",
+            _ => line,
+        })
+        .chain(["TERM=xterm"])
+        .map(JsValue::from_str)
+        .collect()
 }
 
 impl CheerpXEngine {
@@ -148,12 +160,6 @@ impl CheerpXEngine {
         })
     }
 
-    fn next_name(&self) -> (u64, String) {
-        let n = self.inner.counter.get() + 1;
-        self.inner.counter.set(n);
-        (n, format!("cmd-{}-{n}", js_sys::Date::now() as u64))
-    }
-
     async fn run(
         &self,
         argv: &[String],
@@ -165,7 +171,7 @@ impl CheerpXEngine {
             .split_first()
             .ok_or_else(|| VmError::Invalid("empty command".into()))?;
         let args: Array = args.iter().map(|a| JsValue::from_str(a)).collect();
-        let env: Array = ENV
+        let env: Array = super::GUEST_ENV
             .iter()
             .map(|e| JsValue::from_str(e))
             .chain(
@@ -194,7 +200,8 @@ impl CheerpXEngine {
     }
 
     async fn cleanup(&self, name: &str) {
-        let script = format!("rm -f /mnt/out/{name}.out /mnt/out/{name}.err /mnt/out/{name}.pid");
+        let script =
+            format!("rm -f {OUT_DIR}/{name}.out {OUT_DIR}/{name}.err {OUT_DIR}/{name}.pid");
         let _ = self
             .run(&["/bin/sh".into(), "-c".into(), script], &[], "/")
             .await;
@@ -214,7 +221,7 @@ impl CheerpXEngine {
 
     async fn exec_inner(&self, command: ExecCommand) -> Result<ExecResult, VmError> {
         let started = bridge::now_ms();
-        let (_, name) = self.next_name();
+        let (_, name) = transfer::temp_name("cmd");
         let argv = Self::argv_for(&command, &name, false);
         let cwd = command.cwd.clone().unwrap_or_else(|| "/".into());
         let status = self.run(&argv, &command.env, &cwd).await?;
@@ -237,7 +244,7 @@ impl CheerpXEngine {
         command: ExecCommand,
         on_event: ProcessListener,
     ) -> Result<ProcessHandle, VmError> {
-        let (id, name) = self.next_name();
+        let (id, name) = transfer::temp_name("cmd");
         let argv = Self::argv_for(&command, &name, true);
         let cwd = command.cwd.clone().unwrap_or_else(|| "/".into());
         self.inner
@@ -321,9 +328,34 @@ impl CheerpXEngine {
     }
 }
 
+/// Pushed files go through the DataDevice at `/mnt/host`, which the guest can only read;
+/// pulled files through the IDBDevice at `/mnt/out`.
+impl SharedDirectory for CheerpXEngine {
+    fn dirs(&self) -> SharedDirs {
+        SharedDirs {
+            to_guest: DATA_DIR,
+            from_guest: OUT_DIR,
+        }
+    }
+
+    fn write_shared<'a>(&'a self, name: &'a str, data: &'a [u8]) -> VmFuture<'a, ()> {
+        let bytes = bridge::to_js_bytes(data);
+        Box::pin(async move { bridge::js_done(self.machine()?.write_data(name, bytes).await) })
+    }
+
+    /// A DataDevice file can't be deleted: it is emptied, which frees its bytes.
+    fn discard_pushed<'a>(&'a self, name: &'a str) -> VmFuture<'a, ()> {
+        self.write_shared(name, &[])
+    }
+
+    fn read_shared<'a>(&'a self, name: &'a str) -> VmFuture<'a, Vec<u8>> {
+        Box::pin(async move { bridge::js_bytes(self.machine()?.read_out(name).await, "IDBDevice") })
+    }
+}
+
 impl VmEngine for CheerpXEngine {
     fn kind(&self) -> EngineKind {
-        EngineKind::CheerpX
+        EngineKind::Cheerpx
     }
 
     fn boot(&self, request: BootRequest) -> VmFuture<'_, BootReport> {
@@ -331,7 +363,10 @@ impl VmEngine for CheerpXEngine {
             let started = bridge::now_ms();
             (request.on_progress)(BootProgress::Loading {
                 percent: 0,
-                detail: "Loading CheerpX from its vendor's CDN".into(),
+                detail: format!(
+                    "Loading {} from its vendor's CDN",
+                    EngineKind::Cheerpx.label()
+                ),
             });
             let console = request.on_console.clone();
             let on_console = Closure::<dyn FnMut(Uint8Array)>::new(move |bytes: Uint8Array| {
@@ -353,7 +388,8 @@ impl VmEngine for CheerpXEngine {
             .await
             .map_err(|error| {
                 VmError::Load(format!(
-                    "CheerpX could not start: {}",
+                    "{} could not start: {}",
+                    EngineKind::Cheerpx.label(),
                     bridge::js_message(&error)
                 ))
             })?;
@@ -362,7 +398,7 @@ impl VmEngine for CheerpXEngine {
             (request.on_progress)(BootProgress::Booting {
                 detail: "Starting the shell".into(),
             });
-            machine.start_shell();
+            machine.start_shell(login_env());
             *self.inner.machine.borrow_mut() = Some(machine);
             // The first command proves the machine runs.
             self.exec_inner(ExecCommand::new("true", Vec::<String>::new()))
@@ -374,10 +410,6 @@ impl VmEngine for CheerpXEngine {
                 duration_ms: (bridge::now_ms() - started).max(0.0) as u64,
             })
         })
-    }
-
-    fn exec(&self, command: ExecCommand) -> VmFuture<'_, ExecResult> {
-        Box::pin(self.exec_inner(command))
     }
 
     fn spawn(
@@ -435,60 +467,8 @@ impl VmEngine for CheerpXEngine {
         })
     }
 
-    fn push_file(&self, path: String, data: Vec<u8>) -> VmFuture<'_, ()> {
-        Box::pin(async move {
-            let machine = self.machine()?;
-            let (_, name) = self.next_name();
-            machine
-                .write_data(&name, bridge::to_js_bytes(&data))
-                .await
-                .map_err(|error| VmError::Js(bridge::js_message(&error)))?;
-            let script = r#"mkdir -p "$(dirname "$1")" && cat "$0" > "$1""#;
-            let argv = [
-                "/bin/sh".to_string(),
-                "-c".into(),
-                script.into(),
-                format!("/mnt/host/{name}"),
-                path,
-            ];
-            match self.run(&argv, &[], "/").await? {
-                0 => Ok(()),
-                status => Err(VmError::Guest {
-                    errno: None,
-                    message: format!("copying into place exited with {status}"),
-                }),
-            }
-        })
-    }
-
-    fn pull_file(&self, path: String) -> VmFuture<'_, Vec<u8>> {
-        Box::pin(async move {
-            let (_, name) = self.next_name();
-            let argv = [
-                "/bin/sh".to_string(),
-                "-c".into(),
-                r#"cp -- "$0" "/mnt/out/$1""#.into(),
-                path.clone(),
-                name.clone(),
-            ];
-            match self.run(&argv, &[], "/").await? {
-                0 => {
-                    let bytes = self.read_out(&name).await;
-                    let _ = self
-                        .run(
-                            &["rm".into(), "-f".into(), format!("/mnt/out/{name}")],
-                            &[],
-                            "/",
-                        )
-                        .await;
-                    Ok(bytes)
-                }
-                status => Err(VmError::Guest {
-                    errno: None,
-                    message: format!("reading {path} failed ({status})"),
-                }),
-            }
-        })
+    fn exec(&self, command: ExecCommand) -> VmFuture<'_, ExecResult> {
+        Box::pin(self.exec_inner(command))
     }
 
     fn stats(&self) -> VmFuture<'_, SystemResources> {
@@ -514,7 +494,7 @@ impl VmEngine for CheerpXEngine {
     fn hibernate(&self) -> VmFuture<'_, Snapshot> {
         Box::pin(async {
             Err(VmError::Unsupported {
-                engine: "CheerpX",
+                engine: EngineKind::Cheerpx.label(),
                 what: "hibernate (it has no snapshots)",
             })
         })
@@ -523,7 +503,7 @@ impl VmEngine for CheerpXEngine {
     fn resume(&self) -> VmFuture<'_, ()> {
         Box::pin(async {
             Err(VmError::Unsupported {
-                engine: "CheerpX",
+                engine: EngineKind::Cheerpx.label(),
                 what: "resume (it has no snapshots)",
             })
         })
@@ -532,7 +512,7 @@ impl VmEngine for CheerpXEngine {
     fn connect(&self, _port: u16, _on_event: Rc<dyn Fn(TcpEvent)>) -> VmFuture<'_, TcpStream> {
         Box::pin(async {
             Err(VmError::Unsupported {
-                engine: "CheerpX",
+                engine: EngineKind::Cheerpx.label(),
                 what: "open TCP connections into the guest",
             })
         })

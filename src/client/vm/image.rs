@@ -10,6 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use crate::model::guest_image::GuestManifest;
+use crate::model::Sha256;
+
 /// The v86 build the page loads (`package.json` pins npm `v86` to it). Snapshots only fit
 /// the build that made them.
 pub const V86_VERSION: &str = "0.5.462";
@@ -22,44 +25,6 @@ pub const MANIFEST_URL: &str = "/guest/manifest.json";
 
 /// Where the v86 files are served.
 pub const V86_VENDOR_BASE: &str = "/vendor/v86";
-
-/// The files a v86 boot needs, by manifest name.
-pub const BOOT_FILES: [&str; 5] = [
-    "seabios.bin",
-    "vgabios.bin",
-    "vmlinuz",
-    "initrd.img",
-    "rootfs.ext4",
-];
-
-/// One file of the guest build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuestFile {
-    /// Bytes.
-    pub size: u64,
-    /// SHA-256, hex.
-    #[serde(default)]
-    pub sha256: String,
-}
-
-/// What the page needs from `guest/build.sh`'s `manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GuestManifest {
-    /// Content hash of the build; part of every file URL.
-    pub hash: String,
-    /// The kernel command line.
-    pub kernel_cmdline: String,
-    /// The files, by name.
-    pub files: BTreeMap<String, GuestFile>,
-    /// Printed on the console once the agent runs.
-    #[serde(default)]
-    pub ready_marker: Option<String>,
-    /// The server's boot snapshot of this image, unparsed: a malformed entry must not keep
-    /// the VM from cold-booting (see [`GuestManifest::boot_snapshot`]).
-    #[serde(default)]
-    pub boot_snapshot: Option<serde_json::Value>,
-}
 
 /// The server's boot snapshot as the manifest lists it: a v86 state saved once right after a
 /// cold boot of the image (`scripts/build-boot-snapshot.mjs`).
@@ -90,39 +55,8 @@ pub enum BootSnapshotChoice {
     Fits(BootSnapshotEntry),
 }
 
+// The page's reading of the manifest type that `model::guest_image` defines.
 impl GuestManifest {
-    /// Parses and checks the manifest: every boot file must be listed with a size, and the
-    /// hash must be URL-safe.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let manifest: GuestManifest = serde_json::from_str(text)
-            .map_err(|error| format!("the guest manifest is not valid: {error}"))?;
-        let url_safe = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if !url_safe(&manifest.hash) {
-            return Err("the guest manifest has no usable hash".into());
-        }
-        for name in BOOT_FILES {
-            match manifest.files.get(name) {
-                Some(file) if file.size > 0 => {}
-                _ => return Err(format!("the guest image lacks {name}")),
-            }
-        }
-        Ok(manifest)
-    }
-
-    /// The URL of one of its files.
-    pub fn file_url(&self, name: &str) -> String {
-        format!("/guest/{}/{}", self.hash, name)
-    }
-
-    /// Size of one of its files (0 if unlisted).
-    pub fn size(&self, name: &str) -> u64 {
-        self.files.get(name).map_or(0, |file| file.size)
-    }
-
     /// Whether the server's boot snapshot can be restored into a machine with `settings`
     /// (same checks as a hibernation snapshot, plus a same-origin URL and a SHA-256).
     pub fn boot_snapshot(&self, settings: &V86Settings) -> BootSnapshotChoice {
@@ -143,9 +77,7 @@ impl GuestManifest {
                 entry.url
             ));
         }
-        let sha256_ok =
-            entry.sha256.len() == 64 && entry.sha256.bytes().all(|byte| byte.is_ascii_hexdigit());
-        if !sha256_ok {
+        if Sha256::parse(&entry.sha256).is_err() {
             return BootSnapshotChoice::Unfit("its manifest entry has no SHA-256".into());
         }
         match snapshot_mismatch(&entry.meta, &self.hash, settings) {
@@ -167,7 +99,7 @@ pub struct V86Settings {
 impl Default for V86Settings {
     fn default() -> Self {
         V86Settings {
-            memory_mb: 256,
+            memory_mb: crate::model::VM_MEMORY_MB,
             chunk_kib: 256,
         }
     }
@@ -329,6 +261,7 @@ pub fn snapshot_mismatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::guest_image::BOOT_FILES;
 
     fn manifest_json() -> String {
         let files: serde_json::Map<String, serde_json::Value> = BOOT_FILES
@@ -337,7 +270,7 @@ mod tests {
             .map(|(i, name)| {
                 (
                     name.to_string(),
-                    json!({ "size": 1000 * (i as u64 + 1), "sha256": "ab" }),
+                    json!({ "size": 1000 * (i as u64 + 1), "sha256": "ab".repeat(32) }),
                 )
             })
             .collect();
@@ -349,29 +282,6 @@ mod tests {
             "builtAt": "2026-01-01T00:00:00Z"
         })
         .to_string()
-    }
-
-    #[test]
-    fn manifest_parses_and_checks() {
-        let manifest = GuestManifest::parse(&manifest_json()).unwrap();
-        assert_eq!(
-            manifest.file_url("vmlinuz"),
-            "/guest/952a27d6f5f64305/vmlinuz"
-        );
-        assert_eq!(manifest.size("rootfs.ext4"), 5000);
-        assert_eq!(manifest.ready_marker.as_deref(), Some("webvm-ready"));
-        let cases = [
-            ("not json", "not valid"),
-            (r#"{"hash":"../x","kernelCmdline":"","files":{}}"#, "hash"),
-            (
-                r#"{"hash":"abc","kernelCmdline":"","files":{}}"#,
-                "lacks seabios.bin",
-            ),
-        ];
-        for (text, problem) in cases {
-            let error = GuestManifest::parse(text).unwrap_err();
-            assert!(error.contains(problem), "{text}: {error}");
-        }
     }
 
     fn with_boot_snapshot(entry: serde_json::Value) -> GuestManifest {

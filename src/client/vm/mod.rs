@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod image;
+pub mod transfer;
 
 #[cfg(feature = "hydrate")]
 pub mod bridge;
@@ -30,54 +31,39 @@ pub use crate::guest_protocol::ExitStatus;
 use crate::guest_protocol::{CpuTimes, RawStats};
 use crate::model::SystemResources;
 
+/// The environment every guest command starts with, as `KEY=VALUE` lines (CheerpX starts
+/// processes with an empty environment; the package installer passes the same on v86).
+pub const GUEST_ENV: &[&str] = &[
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "LANG=C.UTF-8",
+    "USER=root",
+    "SHELL=/bin/sh",
+];
+
+/// [`GUEST_ENV`] as `(key, value)` pairs, the shape of [`ExecCommand::env`].
+pub fn guest_env_pairs() -> Vec<(String, String)> {
+    GUEST_ENV
+        .iter()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
 /// A future returned by an engine.
 pub type VmFuture<'a, T> = LocalBoxFuture<'a, Result<T, VmError>>;
 
-/// Which emulator runs the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// v86 (BSD-2, self-hosted): the default; offline, snapshots, page → guest TCP.
-    #[default]
-    V86,
-    /// CheerpX (Leaning Technologies): loads from its vendor's CDN; no snapshots, no TCP
-    /// into the guest.
-    CheerpX,
-}
+/// Which emulator runs the guest: the model's [`crate::model::VmEngine`] (the name
+/// `VmEngine` is the engine trait's here).
+pub use crate::model::VmEngine as EngineKind;
 
+/// What each engine can do is known where the engines are, so it is defined here.
 impl EngineKind {
-    /// Every engine, in the order a settings list shows them.
-    pub const ALL: [EngineKind; 2] = [EngineKind::V86, EngineKind::CheerpX];
-
-    /// The value stored in the `webvm.engine` setting.
-    pub fn key(self) -> &'static str {
-        match self {
-            EngineKind::V86 => "v86",
-            EngineKind::CheerpX => "cheerpx",
-        }
-    }
-
-    /// Reads a stored setting; anything unknown means the default engine.
-    pub fn from_key(key: &str) -> Self {
-        match key.trim().to_ascii_lowercase().as_str() {
-            "cheerpx" => EngineKind::CheerpX,
-            _ => EngineKind::V86,
-        }
-    }
-
-    /// A name for people.
-    pub fn label(self) -> &'static str {
-        match self {
-            EngineKind::V86 => "v86",
-            EngineKind::CheerpX => "CheerpX",
-        }
-    }
-
     /// What the engine can do.
     pub fn capabilities(self) -> Capabilities {
         match self {
             EngineKind::V86 => Capabilities::ALL,
-            EngineKind::CheerpX => Capabilities {
+            EngineKind::Cheerpx => Capabilities {
                 boot_progress: false,
                 exec: true,
                 separate_stderr: true,
@@ -91,12 +77,6 @@ impl EngineKind {
                 console: true,
             },
         }
-    }
-}
-
-impl fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
     }
 }
 
@@ -464,8 +444,9 @@ impl TcpStream {
 
 /// One engine interface. Every method that needs a running VM fails with
 /// [`VmError::NotRunning`] before `boot` completed and while hibernating; a method whose
-/// capability is missing fails with [`VmError::Unsupported`].
-pub trait VmEngine {
+/// capability is missing fails with [`VmError::Unsupported`]. Files move through the
+/// directory the engine shares with the guest ([`transfer::SharedDirectory`]).
+pub trait VmEngine: transfer::SharedDirectory {
     /// Which engine this is.
     fn kind(&self) -> EngineKind;
 
@@ -491,11 +472,16 @@ pub trait VmEngine {
     /// Waits until a background process ends (or `timeout_ms` passes).
     fn wait(&self, process: u64, timeout_ms: u64) -> VmFuture<'_, ProcessExit>;
 
-    /// Writes a file into the guest (parent directories are created).
-    fn push_file(&self, path: String, data: Vec<u8>) -> VmFuture<'_, ()>;
+    /// Writes a file into the guest (parent directories are created): through the shared
+    /// directory, as [`transfer::push_file`] does for every engine.
+    fn push_file(&self, path: String, data: Vec<u8>) -> VmFuture<'_, ()> {
+        Box::pin(transfer::push_file(self, path, data))
+    }
 
-    /// Reads a file from the guest.
-    fn pull_file(&self, path: String) -> VmFuture<'_, Vec<u8>>;
+    /// Reads a file from the guest, as [`transfer::pull_file`] does for every engine.
+    fn pull_file(&self, path: String) -> VmFuture<'_, Vec<u8>> {
+        Box::pin(transfer::pull_file(self, path))
+    }
 
     /// Samples memory, disk, CPU and process count.
     fn stats(&self) -> VmFuture<'_, SystemResources>;
@@ -611,18 +597,8 @@ mod tests {
     }
 
     #[test]
-    fn engine_keys_round_trip_and_default_to_v86() {
-        for kind in EngineKind::ALL {
-            assert_eq!(EngineKind::from_key(kind.key()), kind);
-        }
-        assert_eq!(EngineKind::from_key("CheerpX "), EngineKind::CheerpX);
-        assert_eq!(EngineKind::from_key(""), EngineKind::V86);
-        assert_eq!(EngineKind::from_key("qemu"), EngineKind::V86);
-    }
-
-    #[test]
     fn cheerpx_lacks_hibernate_and_tcp() {
-        let caps = EngineKind::CheerpX.capabilities();
+        let caps = EngineKind::Cheerpx.capabilities();
         assert!(!caps.hibernate && !caps.tcp_connect);
         let missing = caps.missing();
         assert!(missing.contains(&"hibernate and resume"));

@@ -18,6 +18,7 @@ use super::bridge::{self, V86Machine};
 use super::image::{
     v86_options, GuestManifest, LoadProgress, V86Settings, MANIFEST_URL, V86_VENDOR_BASE,
 };
+use super::transfer::{SharedDirectory, SharedDirs};
 use super::{
     console_last_line as last_line, BootProgress, BootReport, BootRequest, Capabilities,
     EngineKind, ExecCommand, ExecResult, ProcessExit, ProcessHandle, ProcessListener, Snapshot,
@@ -38,8 +39,11 @@ const DEFAULT_EXEC_TIMEOUT_MS: u64 = 10 * 60_000;
 const EXEC_MARGIN_MS: u64 = 20_000;
 /// Timeout of small requests (ping, kill, stats).
 const CALL_TIMEOUT_MS: u64 = 15_000;
-/// Where the guest mounts the 9p share.
-const SHARE: &str = "/mnt/host/";
+/// Where the guest mounts the 9p share (tag `host9p`): files go both ways through it.
+const SHARED: SharedDirs = SharedDirs {
+    to_guest: "/mnt/host",
+    from_guest: "/mnt/host",
+};
 
 /// The emulator and the closures it calls (kept alive as long as it runs).
 struct Machine {
@@ -56,7 +60,6 @@ struct Inner {
     agent: RefCell<Option<AgentClient>>,
     paused: Cell<bool>,
     sampler: RefCell<StatsSampler>,
-    transfers: Cell<u64>,
     image_hash: RefCell<String>,
 }
 
@@ -84,11 +87,12 @@ enum MachineEvent {
 impl V86Engine {
     /// An engine with the given emulator settings.
     pub fn new(settings: V86Settings) -> Self {
+        let inner = Inner {
+            settings,
+            ..Inner::default()
+        };
         V86Engine {
-            inner: Rc::new(Inner {
-                settings,
-                ..Inner::default()
-            }),
+            inner: Rc::new(inner),
         }
     }
 
@@ -367,90 +371,6 @@ impl V86Engine {
         })
     }
 
-    fn next_transfer_name(&self, what: &str) -> String {
-        let n = self.inner.transfers.get() + 1;
-        self.inner.transfers.set(n);
-        format!(".webvm-{what}-{}-{n}", first_request_id())
-    }
-
-    async fn shell_ok(&self, script: &str, args: &[&str]) -> Result<(), VmError> {
-        let mut command = ExecCommand::new(
-            "sh",
-            ["-c".to_string(), script.to_string()]
-                .into_iter()
-                .chain(args.iter().map(|a| a.to_string())),
-        );
-        command.timeout_ms = Some(120_000);
-        let result = self.exec_inner(command).await?;
-        if result.status.success() {
-            Ok(())
-        } else {
-            Err(VmError::Guest {
-                errno: None,
-                message: String::from_utf8_lossy(&result.stderr).trim().to_string(),
-            })
-        }
-    }
-
-    async fn push_inner(&self, path: String, data: Vec<u8>) -> Result<(), VmError> {
-        let machine = self.machine()?;
-        if let Some(relative) = path.strip_prefix(SHARE).filter(|r| !r.is_empty()) {
-            return machine
-                .js
-                .create_file(relative, bridge::to_js_bytes(&data))
-                .await
-                .map(|_| ())
-                .map_err(|error| VmError::Js(bridge::js_message(&error)));
-        }
-        if !path.starts_with('/') {
-            return Err(VmError::Invalid(format!(
-                "{path:?} is not an absolute path"
-            )));
-        }
-        let temp = self.next_transfer_name("push");
-        machine
-            .js
-            .create_file(&temp, bridge::to_js_bytes(&data))
-            .await
-            .map_err(|error| VmError::Js(bridge::js_message(&error)))?;
-        let shared = format!("{SHARE}{temp}");
-        self.shell_ok(
-            r#"mkdir -p "$(dirname "$1")" && cat "$0" > "$1"; s=$?; rm -f "$0"; exit $s"#,
-            &[&shared, &path],
-        )
-        .await
-    }
-
-    async fn pull_inner(&self, path: String) -> Result<Vec<u8>, VmError> {
-        let machine = self.machine()?;
-        let read = |relative: String| {
-            let machine = machine.clone();
-            async move {
-                machine
-                    .js
-                    .read_file(&relative)
-                    .await
-                    .map_err(|error| VmError::Js(bridge::js_message(&error)))
-                    .and_then(|value| {
-                        value
-                            .dyn_into::<Uint8Array>()
-                            .map(|bytes| bytes.to_vec())
-                            .map_err(|_| VmError::Js("9p returned no bytes".into()))
-                    })
-            }
-        };
-        if let Some(relative) = path.strip_prefix(SHARE).filter(|r| !r.is_empty()) {
-            return read(relative.to_string()).await;
-        }
-        let temp = self.next_transfer_name("pull");
-        let shared = format!("{SHARE}{temp}");
-        self.shell_ok(r#"cp -- "$0" "$1""#, &[&path, &shared])
-            .await?;
-        let bytes = read(temp).await;
-        let _ = self.shell_ok(r#"rm -f -- "$0""#, &[&shared]).await;
-        bytes
-    }
-
     async fn hibernate_inner(&self) -> Result<Snapshot, VmError> {
         let machine = self.machine()?;
         let instance = self
@@ -527,6 +447,22 @@ impl V86Engine {
     }
 }
 
+/// Both directions go through the 9p share.
+impl SharedDirectory for V86Engine {
+    fn write_shared<'a>(&'a self, name: &'a str, data: &'a [u8]) -> VmFuture<'a, ()> {
+        let bytes = bridge::to_js_bytes(data);
+        Box::pin(async move { bridge::js_done(self.machine()?.js.create_file(name, bytes).await) })
+    }
+
+    fn read_shared<'a>(&'a self, name: &'a str) -> VmFuture<'a, Vec<u8>> {
+        Box::pin(async move { bridge::js_bytes(self.machine()?.js.read_file(name).await, "9p") })
+    }
+
+    fn dirs(&self) -> SharedDirs {
+        SHARED
+    }
+}
+
 struct V86Connection {
     connection: JsValue,
     _on_event: Closure<dyn FnMut(String, JsValue)>,
@@ -594,14 +530,6 @@ impl VmEngine for V86Engine {
             let agent = self.agent()?;
             Ok(agent.wait(process, timeout_ms).await?)
         })
-    }
-
-    fn push_file(&self, path: String, data: Vec<u8>) -> VmFuture<'_, ()> {
-        Box::pin(self.push_inner(path, data))
-    }
-
-    fn pull_file(&self, path: String) -> VmFuture<'_, Vec<u8>> {
-        Box::pin(self.pull_inner(path))
     }
 
     fn stats(&self) -> VmFuture<'_, SystemResources> {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::ValidationRules;
 use crate::model::{
     BuildConfig, DeploymentConfig, DeploymentSource, ExecutionConfig, FileRef, HealthCheckConfig,
-    RestartPolicy, SourceConfig, ValidationResult,
+    RestartPolicy, Sha256, SourceConfig, ValidationResult,
 };
 
 /// Longest build timeout accepted without a warning, in seconds.
@@ -155,7 +155,8 @@ fn check_upload(config: &DeploymentConfig, result: &mut ValidationResult) {
     let mut paths = BTreeSet::new();
     for file in files {
         check_relative_path("uploaded file path", &file.path, result);
-        if !is_hex(&file.sha256) || file.sha256.len() != 64 {
+        // Upper-case hex digits are accepted here, as they always were.
+        if Sha256::parse(&file.sha256.to_ascii_lowercase()).is_err() {
             result.error(format!(
                 "uploaded file '{}' has no valid SHA-256 (64 hex digits)",
                 file.path

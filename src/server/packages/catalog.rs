@@ -17,13 +17,17 @@ use super::base::BaseImage;
 use super::control::is_package_name;
 use super::repository::BrokenFile;
 use super::resolve::{conflicting, resolve, Candidate, ResolveError, Universe};
-use crate::api::{CatalogDetails, PackageCatalogEntry};
 use crate::domain::graph::{EdgeKind, Graph};
-use crate::model::{PackageId, PackageStatus, RuntimeCategory, RuntimePackage};
+use crate::model::catalog::{CatalogDetails, PackageCatalogEntry};
+use crate::model::{PackageId, PackageStatus, RuntimeCategory, RuntimePackage, Sha256};
+use crate::server::config::Config;
 
 /// The catalog shipped with the server (used when no file is configured and the default
 /// path does not exist).
 pub const BUILTIN_CATALOG: &str = include_str!("../../../catalog/runtimes.toml");
+/// Runtimes only the tests use (the tampered demo): added after the operator's catalog with
+/// `--test-fixtures`, never otherwise.
+pub const TEST_FIXTURE_CATALOG: &str = include_str!("../../../catalog/test-fixtures.toml");
 /// Where the catalog is looked for when none is configured.
 pub const DEFAULT_CATALOG_PATH: &str = "catalog/runtimes.toml";
 
@@ -44,16 +48,16 @@ pub enum CatalogError {
     Invalid { path: String, problems: Vec<String> },
 }
 
-/// Where the catalog comes from.
+/// Where the operator's catalog comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CatalogSource {
+pub enum CatalogOrigin {
     /// An operator's file.
     File(PathBuf),
     /// The copy built into the binary.
     Builtin,
 }
 
-impl CatalogSource {
+impl CatalogOrigin {
     /// The configured file; else [`DEFAULT_CATALOG_PATH`] if it exists; else the built-in copy.
     pub fn from_config(configured: Option<&Path>) -> Self {
         match configured {
@@ -74,7 +78,7 @@ impl CatalogSource {
     }
 
     /// The catalog's text; `None` when a configured file does not exist.
-    pub fn text(&self) -> Result<Option<String>, CatalogError> {
+    fn text(&self) -> Result<Option<String>, CatalogError> {
         match self {
             Self::Builtin => Ok(Some(BUILTIN_CATALOG.to_string())),
             Self::File(path) => match std::fs::read_to_string(path) {
@@ -86,6 +90,50 @@ impl CatalogSource {
                 }),
             },
         }
+    }
+}
+
+/// The catalog the server uses: the operator's and, when the tests ask for them
+/// (`--test-fixtures`), the runtimes of [`TEST_FIXTURE_CATALOG`] after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogSource {
+    pub origin: CatalogOrigin,
+    pub test_fixtures: bool,
+}
+
+impl CatalogSource {
+    /// The catalog `config` names (`--catalog`, `--test-fixtures`).
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            origin: CatalogOrigin::from_config(config.catalog.as_deref()),
+            test_fixtures: config.test_fixtures,
+        }
+    }
+
+    /// A name for messages.
+    pub fn describe(&self) -> String {
+        let origin = self.origin.describe();
+        if self.test_fixtures {
+            format!("{origin} with the test fixtures")
+        } else {
+            origin
+        }
+    }
+
+    /// The catalog's text: the operator's, then the test fixtures' when asked for (the two
+    /// hold only `[[runtime]]` tables, so one follows the other). `None` when a configured
+    /// file does not exist and no fixtures are asked for.
+    pub fn text(&self) -> Result<Option<String>, CatalogError> {
+        let operator = self.origin.text()?;
+        if !self.test_fixtures {
+            return Ok(operator);
+        }
+        let mut text = operator.unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(TEST_FIXTURE_CATALOG);
+        Ok(Some(text))
     }
 
     /// Reads and validates the catalog. A configured file that does not exist is an empty
@@ -143,7 +191,13 @@ pub struct RuntimeSpec {
     pub id: String,
     pub name: String,
     pub description: String,
-    pub category: String,
+    /// The category as the file spells it: [`Catalog::parse`] reads it into `category`, so
+    /// that an unknown one is listed with the catalog's other problems.
+    #[serde(rename = "category")]
+    category_text: String,
+    /// Set by [`Catalog::parse`].
+    #[serde(skip)]
+    pub category: RuntimeCategory,
     pub version: String,
     #[serde(default)]
     pub dependencies: Vec<String>,
@@ -186,6 +240,7 @@ impl Catalog {
         })?;
         let mut problems = Vec::new();
         let mut ids = BTreeSet::new();
+        let mut categories = Vec::new();
         for runtime in &file.runtime {
             let id = &runtime.id;
             if let Err(error) = PackageId::parse(id) {
@@ -194,8 +249,15 @@ impl Catalog {
             if !ids.insert(id.as_str()) {
                 problems.push(format!("runtime '{id}' appears twice"));
             }
-            if runtime.category.parse::<RuntimeCategory>().is_err() {
-                problems.push(format!("{id}: unknown category '{}'", runtime.category));
+            match runtime.category_text.parse::<RuntimeCategory>() {
+                Ok(category) => categories.push(category),
+                Err(_) => {
+                    problems.push(format!(
+                        "{id}: unknown category '{}'",
+                        runtime.category_text
+                    ));
+                    categories.push(RuntimeCategory::default());
+                }
             }
             if runtime.name.trim().is_empty() || runtime.version.trim().is_empty() {
                 problems.push(format!("{id}: name and version must not be empty"));
@@ -216,11 +278,7 @@ impl Catalog {
                     ));
                 }
                 if let Some(sha) = root.sha256() {
-                    let valid = sha.len() == 64
-                        && sha
-                            .bytes()
-                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-                    if !valid {
+                    if Sha256::parse(sha).is_err() {
                         problems.push(format!(
                             "{id}: the sha256 of {} is not 64 lowercase hex digits",
                             root.package()
@@ -240,9 +298,16 @@ impl Catalog {
             }
         }
         if problems.is_empty() {
-            Ok(Catalog {
-                runtimes: file.runtime,
-            })
+            let runtimes = file
+                .runtime
+                .into_iter()
+                .zip(categories)
+                .map(|(runtime, category)| RuntimeSpec {
+                    category,
+                    ..runtime
+                })
+                .collect();
+            Ok(Catalog { runtimes })
         } else {
             Err(CatalogError::Invalid {
                 path: origin.to_string(),
@@ -330,12 +395,7 @@ fn build_entry(
     broken: &[BrokenFile],
     base: &BaseImage,
 ) -> (PackageCatalogEntry, Option<BTreeMap<String, Candidate>>) {
-    let mut package = RuntimePackage::new(
-        id,
-        &runtime.name,
-        runtime.category.parse().unwrap_or_default(),
-        &runtime.version,
-    );
+    let mut package = RuntimePackage::new(id, &runtime.name, runtime.category, &runtime.version);
     package.description = runtime.description.clone();
     package.dependencies = runtime
         .dependencies
@@ -700,11 +760,13 @@ roots = []
         ));
     }
 
+    fn ids(catalog: &Catalog) -> BTreeSet<&str> {
+        catalog.runtimes.iter().map(|r| r.id.as_str()).collect()
+    }
+
     #[test]
     fn the_builtin_catalog_is_valid_and_complete() {
-        let catalog = Catalog::parse(BUILTIN_CATALOG, "builtin").expect("valid");
-        let ids: BTreeSet<&str> = catalog.runtimes.iter().map(|r| r.id.as_str()).collect();
-        for required in [
+        let required = [
             "busybox-httpd",
             "nginx",
             "python-311",
@@ -712,22 +774,50 @@ roots = []
             "sqlite",
             "git",
             "curl",
-            "tampered-demo",
-        ] {
-            assert!(ids.contains(required), "{required}");
+        ];
+        let catalog = Catalog::parse(BUILTIN_CATALOG, "builtin").expect("valid");
+        for id in required {
+            assert!(ids(&catalog).contains(id), "{id}");
         }
-        assert_eq!(catalog.fixture_roots().len(), 1);
+        assert!(!ids(&catalog).contains("tampered-demo"));
+        assert_eq!(catalog.fixture_roots().len(), 0);
+
+        let source = CatalogSource {
+            origin: CatalogOrigin::Builtin,
+            test_fixtures: true,
+        };
+        let with_fixtures = source.load().expect("valid").expect("a catalog");
+        for id in required.into_iter().chain(["tampered-demo"]) {
+            assert!(ids(&with_fixtures).contains(id), "{id}");
+        }
+        assert_eq!(with_fixtures.fixture_roots().len(), 1);
     }
 
     #[test]
     fn sources_resolve_files_defaults_and_the_builtin_copy() {
         assert_eq!(
-            CatalogSource::from_config(Some(Path::new("/x.toml"))),
-            CatalogSource::File("/x.toml".into())
+            CatalogOrigin::from_config(Some(Path::new("/x.toml"))),
+            CatalogOrigin::File("/x.toml".into())
         );
-        let absent = CatalogSource::File("/nonexistent/catalog.toml".into());
-        assert!(matches!(absent.load(), Ok(None)));
-        assert!(matches!(CatalogSource::Builtin.load(), Ok(Some(_))));
-        assert_eq!(CatalogSource::Builtin.describe(), "the built-in catalog");
+        let source = |origin: CatalogOrigin, test_fixtures: bool| CatalogSource {
+            origin,
+            test_fixtures,
+        };
+        let absent = || CatalogOrigin::File("/nonexistent/catalog.toml".into());
+        assert!(matches!(source(absent(), false).load(), Ok(None)));
+        let fixtures_only = source(absent(), true).load().expect("valid").expect("some");
+        assert_eq!(ids(&fixtures_only), BTreeSet::from(["tampered-demo"]));
+        assert!(matches!(
+            source(CatalogOrigin::Builtin, false).load(),
+            Ok(Some(_))
+        ));
+        assert_eq!(
+            source(CatalogOrigin::Builtin, false).describe(),
+            "the built-in catalog"
+        );
+        assert_eq!(
+            source(CatalogOrigin::Builtin, true).describe(),
+            "the built-in catalog with the test fixtures"
+        );
     }
 }

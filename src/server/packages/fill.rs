@@ -39,6 +39,7 @@ use super::deb::read_control_bytes;
 use super::fixture::{tampered_deb, TAMPERED_DEMO_FILE};
 use super::repository::{hash_file, is_safe_deb_name, sha256_hex};
 use super::resolve::{Candidate, Universe};
+use crate::model::Sha256;
 
 const STAMP_FILE: &str = ".fill-stamp.json";
 const PARTIAL_DIR: &str = ".partial";
@@ -291,15 +292,13 @@ pub fn candidates_from_index(text: &str) -> Vec<Candidate> {
             let control = Control::from_paragraph(&paragraph).ok()?;
             let file_name = paragraph.get("Filename")?.rsplit('/').next()?.to_string();
             let size_bytes = paragraph.get("Size")?.trim().parse().ok()?;
-            let sha256 = paragraph.get("SHA256")?.trim().to_ascii_lowercase();
-            let valid = is_safe_deb_name(&file_name)
-                && sha256.len() == 64
-                && sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            valid.then_some(Candidate {
+            let sha256 =
+                Sha256::parse(&paragraph.get("SHA256")?.trim().to_ascii_lowercase()).ok()?;
+            is_safe_deb_name(&file_name).then(|| Candidate {
                 control,
                 file_name,
                 size_bytes,
-                sha256,
+                sha256: sha256.into(),
             })
         })
         .collect()

@@ -3,7 +3,7 @@
 //!
 //! How it works: [`genuine_deb`] is a real, installable `.deb` built deterministically here
 //! (uncompressed members, every timestamp 0), so its SHA-256 is a constant. The catalog pins
-//! that value for the root package `tampered-demo` (`sha256 = …` in `catalog/runtimes.toml`),
+//! that value for the root package `tampered-demo` (`sha256 = …` in `catalog/test-fixtures.toml`),
 //! and the server advertises the pinned value in `checksums`. `fill-packages` writes
 //! [`tampered_deb`] to disk instead: the same archive with bytes of a file *inside the data
 //! member* changed. The ar and tar structure stay valid (dpkg itself would install it), the
@@ -90,11 +90,11 @@ mod tests {
 
     #[test]
     fn the_catalog_pins_the_genuine_checksum() {
-        let catalog = include_str!("../../../catalog/runtimes.toml");
+        let catalog = super::super::catalog::TEST_FIXTURE_CATALOG;
         let genuine = sha256_hex(&genuine_deb());
         assert!(
             catalog.contains(&genuine),
-            "catalog/runtimes.toml must pin sha256 = \"{genuine}\" for tampered-demo"
+            "catalog/test-fixtures.toml must pin sha256 = \"{genuine}\" for tampered-demo"
         );
         assert!(!catalog.contains(&sha256_hex(&tampered_deb())));
     }

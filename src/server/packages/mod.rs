@@ -123,7 +123,7 @@ pub async fn index_repository(
         .collect();
     storage.replace_package_files(&rows).await?;
 
-    let source = CatalogSource::from_config(config.catalog.as_deref());
+    let source = CatalogSource::from_config(config);
     let base = BaseImage::load(config.guest_dir.as_deref());
     let mut summary = IndexSummary {
         packages_dir: dir,

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::get_application;
 use crate::model::Application;
 use crate::ui::components::{ErrorPanel, Loading, PageHeader, Stat, StatusBadge};
-use crate::ui::format::{duration_seconds, timestamp, wire_name};
+use crate::ui::format::{duration_seconds, timestamp};
 
 #[component]
 pub fn ApplicationDetailPage() -> impl IntoView {
@@ -54,13 +54,13 @@ fn ApplicationView(application: Application) -> impl IntoView {
             <section class="card" aria-labelledby="app-state">
                 <div class="card__header">
                     <h2 id="app-state">{application.name.to_string()}</h2>
-                    <StatusBadge status=wire_name(&application.status) />
+                    <StatusBadge status=application.status />
                 </div>
                 <dl class="stats stats--4">
                     <Stat label="Uptime" value=duration_seconds(metrics.uptime) />
                     <Stat label="Restarts" value=metrics.restart_count.to_string() />
                     <Stat label="Requests" value=metrics.request_count.to_string() />
-                    <Stat label="Health" value=wire_name(&metrics.health_status) />
+                    <Stat label="Health" value=metrics.health_status.as_str() />
                 </dl>
                 <p class="muted">
                     "Created " {timestamp(&application.created_at)} "; last deployed "
@@ -71,7 +71,7 @@ fn ApplicationView(application: Application) -> impl IntoView {
                 <h2 id="app-config">"Configuration"</h2>
                 <dl class="facts">
                     <dt>"Source"</dt>
-                    <dd>{wire_name(&application.deployment.source_type)}</dd>
+                    <dd>{application.deployment.source_type.as_str()}</dd>
                     <dt>"Path in the VM"</dt>
                     <dd><code>{application.deployment.deployment_path.clone()}</code></dd>
                     <dt>"Command"</dt>
@@ -79,7 +79,7 @@ fn ApplicationView(application: Application) -> impl IntoView {
                     <dt>"Port"</dt>
                     <dd>{execution.port.map(|port| u16::from(port).to_string()).unwrap_or_else(|| "—".into())}</dd>
                     <dt>"Restart policy"</dt>
-                    <dd>{wire_name(&execution.restart_policy)}</dd>
+                    <dd>{execution.restart_policy.as_str()}</dd>
                     <dt>"Runtimes"</dt>
                     <dd>
                         {application

@@ -6,7 +6,7 @@ use leptos_router::components::A;
 
 use crate::api::{list_applications, ApplicationSummary};
 use crate::ui::components::{EmptyState, ErrorPanel, Loading, PageHeader, StatusBadge};
-use crate::ui::format::{timestamp, wire_name};
+use crate::ui::format::timestamp;
 
 #[component]
 pub fn ApplicationsPage() -> impl IntoView {
@@ -73,7 +73,7 @@ fn ApplicationTable(list: Vec<ApplicationSummary>) -> impl IntoView {
                                             .map(|text| view! { <span class="cell-note">{text}</span> })}
                                     </th>
                                     <td>
-                                        <StatusBadge status=wire_name(&application.status) />
+                                        <StatusBadge status=application.status />
                                     </td>
                                     <td>{application.required_runtimes.join(", ")}</td>
                                     <td>

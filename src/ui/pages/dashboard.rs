@@ -7,7 +7,7 @@ use leptos_router::components::A;
 use crate::api::{dashboard_summary, DashboardData};
 use crate::model::WebVMStatus;
 use crate::ui::components::{ErrorPanel, Loading, PageHeader, Stat, StatusBadge};
-use crate::ui::format::{megabytes, timestamp, wire_name};
+use crate::ui::format::{megabytes, timestamp};
 use crate::ui::vm_panel::VmPanel;
 
 #[component]
@@ -90,13 +90,12 @@ fn DashboardBody(summary: DashboardData) -> impl IntoView {
 /// hydrated the live [`VmPanel`] replaces it (CSS).
 #[component]
 fn VmCard(vm: WebVMStatus) -> impl IntoView {
-    let state = wire_name(&vm.state);
     let resources = vm.system_resources.clone();
     view! {
         <section class="card vm-card--mirror" aria-labelledby="vm-heading">
             <div class="card__header">
                 <h2 id="vm-heading">"Linux VM"</h2>
-                <StatusBadge status=state.clone() />
+                <StatusBadge status=vm.state />
             </div>
             {if resources.memory_total == 0 {
                 view! {

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{get_settings, SettingsView};
-use crate::model::ApplicationServerSettings;
+use crate::model::{ApplicationServerSettings, VM_MEMORY_MB};
 use crate::ui::components::{ErrorPanel, Loading, PageHeader};
 use crate::ui::vm_panel::EngineChoice;
 
@@ -46,7 +46,8 @@ fn setting_rows(settings: &ApplicationServerSettings) -> Vec<(&'static str, Stri
         ),
         (
             "VM memory",
-            format!("{} MB", settings.vm_memory_mb),
+            // What the VM really boots with (the workspace's figure may predate it).
+            format!("{} MB", VM_MEMORY_MB),
             "Memory given to the guest.",
         ),
         (

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::{public_status, PublicStatusData};
 use crate::ui::components::{ErrorPanel, Loading, Stat, StatusBadge};
-use crate::ui::format::{duration_seconds, timestamp, wire_name};
+use crate::ui::format::{duration_seconds, timestamp};
 use crate::ui::layout::PublicFrame;
 
 #[component]
@@ -44,11 +44,11 @@ fn StatusBody(status: PublicStatusData) -> impl IntoView {
         <section class="card" aria-labelledby="status-heading">
             <div class="card__header">
                 <h1 id="status-heading">{status.name.clone()}</h1>
-                <StatusBadge status=wire_name(&status.status) />
+                <StatusBadge status=status.status />
             </div>
             {status.description.clone().map(|text| view! { <p class="lead">{text}</p> })}
             <dl class="stats stats--4">
-                <Stat label="Health" value=status.health_status.clone() />
+                <Stat label="Health" value=status.health_status.as_str() />
                 <Stat label="Uptime" value=duration_seconds(status.uptime_seconds) />
                 <Stat label="Requests" value=status.request_count.to_string() />
                 <Stat label="Errors" value=format!("{:.1} %", status.error_rate) />

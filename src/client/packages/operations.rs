@@ -1,0 +1,364 @@
+//! Install and remove: each carries a `domain::package_install` plan out, writing the record
+//! at every step, and saves a VM checkpoint when it is done.
+
+use std::rc::Rc;
+
+use chrono::Utc;
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::{fetch, mib, Activity, DpkgInstaller, PackageManager, Reporter, RuntimeInstaller};
+use crate::client::vm::VmError;
+use crate::client::vm_controller::VmController;
+use crate::domain::package_install::{plan_install, plan_removal, Phase};
+use crate::model::catalog::PackageCatalogEntry;
+use crate::model::{PackageId, PackageOperationKind, PackageStatus, WebVMState};
+
+fn reason(error: &VmError) -> String {
+    error.to_string()
+}
+
+impl PackageManager {
+    pub(super) fn vm(&self) -> VmController {
+        self.vm
+    }
+
+    pub(super) fn reporter(&self, operation: Uuid, package_id: &PackageId) -> Reporter {
+        let manager = *self;
+        let manager_for_phase = *self;
+        let package_id = package_id.clone();
+        let started = crate::client::vm::bridge::now_ms();
+        Reporter {
+            log: Rc::new(move |line| {
+                // Seconds since the operation (re)started, so slow steps stand out.
+                let elapsed = (crate::client::vm::bridge::now_ms() - started).max(0.0) / 1000.0;
+                let line = format!("[{elapsed:6.1}s] {line}");
+                manager.append_log(operation, line);
+            }),
+            phase: Rc::new(move |phase, detail| {
+                // Byte progress is frequent; every other step is worth saving, so that a
+                // reload keeps the log up to there.
+                if !matches!(phase, Phase::Downloading { .. }) {
+                    wasm_bindgen_futures::spawn_local(async move {
+                        manager_for_phase.persist().await;
+                    });
+                }
+                manager_for_phase.activity.try_set(Activity {
+                    operation: Some(operation),
+                    package_id: Some(package_id.clone()),
+                    percent: phase.percent(),
+                    detail,
+                });
+            }),
+        }
+    }
+
+    /// Why `action` (install, remove) on `id` can't start now, if it can't: the record is
+    /// not read yet, the guest is being repaired, checked or saved, or the VM isn't ready.
+    fn not_now(&self, action: &str, id: &PackageId) -> Option<String> {
+        if self.maintenance.get_untracked() || !self.loaded.get_untracked() {
+            return Some(format!(
+                "The VM's packages are being checked or saved; {action} {id} in a moment."
+            ));
+        }
+        let state = self.vm().state();
+        (state != WebVMState::Ready).then(|| {
+            format!("The VM is {state}; start it (Dashboard) and wait until it is ready to {action} {id}.")
+        })
+    }
+
+    /// Installs `id` after its runtime dependencies (the UI has shown them and the user
+    /// confirmed). Refused with a notice when validation fails.
+    pub fn install(&self, id: PackageId) {
+        if let Some(refusal) = self.not_now("install", &id) {
+            self.notice.try_set(Some(refusal));
+            return;
+        }
+        let resources = self
+            .vm()
+            .status
+            .with_untracked(|status| status.system_resources.clone());
+        let check = self.check_install(&id, &resources);
+        if !check.validation.valid {
+            self.notice.try_set(Some(format!(
+                "{id} can't be installed: {}",
+                check.validation.errors.join("; ")
+            )));
+            return;
+        }
+        self.notice.try_set(None);
+        // What the steps need from the catalog is taken now: the page that holds it may
+        // close while they run.
+        let base = self
+            .catalog_with(|catalog| catalog.files_base_url.clone())
+            .unwrap_or_default();
+        let steps: Vec<(PackageId, Option<PackageCatalogEntry>)> = check
+            .to_install
+            .into_iter()
+            .map(|step| {
+                let entry = self.entry(&step);
+                (step, entry)
+            })
+            .collect();
+        let manager = *self;
+        wasm_bindgen_futures::spawn_local(async move {
+            for (step, entry) in steps {
+                if manager.install_one(&step, entry, &base).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    fn fail(&self, operation: Uuid, reason: &str) {
+        self.book.try_update(|book| {
+            let _ = book.fail(operation, reason, Utc::now());
+        });
+        self.activity.try_update(|activity| {
+            activity.detail = format!("Failed: {reason}");
+        });
+    }
+
+    async fn install_one(
+        &self,
+        id: &PackageId,
+        entry: Option<PackageCatalogEntry>,
+        base: &str,
+    ) -> Result<(), String> {
+        let Some(entry) = entry else {
+            let reason = format!("{id} is not in the catalog");
+            self.notice.try_set(Some(reason.clone()));
+            return Err(reason);
+        };
+        let operation = Uuid::new_v4();
+        let begun = self
+            .book
+            .try_update(|book| book.begin(operation, id, PackageOperationKind::Install, Utc::now()))
+            .unwrap_or(Ok(()));
+        if let Err(error) = begun {
+            self.notice.try_set(Some(error.to_string()));
+            return Err(error.to_string());
+        }
+        let report = self.reporter(operation, id);
+        report.phase(
+            Phase::Preparing,
+            format!("Preparing {}", entry.package.name),
+        );
+        self.persist().await;
+        let started = crate::client::vm::bridge::now_ms();
+        let result = self
+            .install_steps(operation, &entry, base, &report, started)
+            .await;
+        if let Err(reason) = &result {
+            self.fail(operation, reason);
+        }
+        self.persist().await;
+        result
+    }
+
+    async fn install_steps(
+        &self,
+        operation: Uuid,
+        entry: &PackageCatalogEntry,
+        base: &str,
+        report: &Reporter,
+        started: f64,
+    ) -> Result<(), String> {
+        let id = &entry.package.id;
+        let present = self
+            .book
+            .with_untracked(|book| book.files_of_others(Some(id)));
+        let plan = plan_install(
+            &entry.package,
+            entry.catalog_error.as_deref(),
+            &entry.details.install_steps,
+            &entry.details.file_sizes,
+            &present,
+        )
+        .map_err(|error| error.to_string())?;
+        let total = plan.download_bytes();
+        report.log(format!(
+            "installing {} {}: {} files to download ({}), {} dpkg calls",
+            entry.package.name,
+            entry.package.version,
+            plan.files.len(),
+            mib(total),
+            plan.dpkg_steps.len()
+        ));
+        let skipped = entry.package.deb_packages.len() - plan.files.len();
+        if skipped > 0 {
+            report.log(format!(
+                "{skipped} files are already in the VM (installed by another runtime)"
+            ));
+        }
+
+        // 1. Download and verify everything before anything touches the VM.
+        let verified = fetch::download_verified(&plan, base, report).await?;
+
+        // 2. Into the guest.
+        self.book
+            .try_update(|book| book.set_status(id, PackageStatus::Installing))
+            .transpose()
+            .map_err(|error| error.to_string())?;
+        self.persist().await;
+        let vm = self.vm();
+        if vm.state() != WebVMState::Ready {
+            return Err(format!(
+                "the VM is {}, so nothing was installed",
+                vm.state()
+            ));
+        }
+        let installer = DpkgInstaller::new(vm);
+        report.phase(
+            Phase::Pushing {
+                done: 0,
+                total: plan.files.len(),
+            },
+            "Checking what the VM already has",
+        );
+        // What is there already must never be rolled back: without knowing it, stop here.
+        let before = installer
+            .query(&plan.debian_packages)
+            .await
+            .map_err(|error| format!("{error}, so nothing was installed"))?;
+        let others: std::collections::BTreeSet<String> = self.book.with_untracked(|book| {
+            book.files_kept_by_others(id)
+                .iter()
+                .filter_map(|file| crate::domain::package_install::debian_package_name(file))
+                .map(str::to_string)
+                .collect()
+        });
+        if let Err(error) = installer.install(operation, &plan, verified, report).await {
+            let new_ones: Vec<String> = plan
+                .debian_packages
+                .iter()
+                .filter(|name| !before.get(*name).is_some_and(|state| state.installed))
+                .filter(|name| !others.contains(*name))
+                .cloned()
+                .collect();
+            report.log(format!("install failed: {error}"));
+            if let Err(repair) = installer.repair(&new_ones, report).await {
+                report.log(format!("repair failed: {repair}"));
+            }
+            return Err(error.to_string());
+        }
+        let took = (crate::client::vm::bridge::now_ms() - started).max(0.0);
+        report.log(format!(
+            "{} installed in {:.1} s",
+            entry.package.name,
+            took / 1000.0
+        ));
+        self.book
+            .try_update(|book| {
+                book.finish_install(
+                    operation,
+                    &entry.package.version,
+                    entry.package.deb_packages.clone(),
+                    Utc::now(),
+                )
+            })
+            .transpose()
+            .map_err(|error| error.to_string())?;
+        report.phase(Phase::Done, format!("{} is installed", entry.package.name));
+        self.persist().await;
+        self.checkpoint(report).await;
+        Ok(())
+    }
+
+    /// Saves the VM so that a reload resumes with this change.
+    async fn checkpoint(&self, report: &Reporter) {
+        self.maintenance.try_set(true);
+        report.phase(Phase::Done, "Saving the VM state in this browser");
+        let saved = self.vm().checkpoint().await;
+        self.maintenance.try_set(false);
+        match saved {
+            Ok(size) => report.log(format!(
+                "VM state saved in this browser ({}), so a reload keeps this change",
+                mib(size)
+            )),
+            Err(error) => {
+                let message = format!(
+                    "the VM state could not be saved ({}); after a reload this change must be made again",
+                    reason(&error)
+                );
+                report.log(format!("warning: {message}"));
+                self.notice.try_set(Some(message));
+            }
+        }
+        self.persist().await;
+    }
+
+    /// Removes `id`: blocked (with the reason) while something requires it.
+    pub fn remove(&self, id: PackageId) {
+        if let Some(refusal) = self.not_now("remove", &id) {
+            self.notice.try_set(Some(refusal));
+            return;
+        }
+        let check = self.check_removal(&id);
+        if !check.valid {
+            self.notice.try_set(Some(format!(
+                "{id} can't be removed: {}",
+                check.errors.join("; ")
+            )));
+            return;
+        }
+        let Some(entry) = self.entry(&id) else {
+            self.notice
+                .try_set(Some(format!("{id} is not in the catalog")));
+            return;
+        };
+        let manager = *self;
+        wasm_bindgen_futures::spawn_local(async move {
+            let vm = manager.vm();
+            let (installed_files, kept) = manager.book.with_untracked(|book| {
+                (
+                    book.records
+                        .get(&id)
+                        .map(|record| record.installed_files.clone())
+                        .unwrap_or_default(),
+                    book.files_kept_by_others(&id),
+                )
+            });
+            let installed_files = if installed_files.is_empty() {
+                entry.package.deb_packages.clone()
+            } else {
+                installed_files
+            };
+            let operation = Uuid::new_v4();
+            let begun = manager
+                .book
+                .try_update(|book| {
+                    book.begin(operation, &id, PackageOperationKind::Remove, Utc::now())
+                })
+                .unwrap_or(Ok(()));
+            if let Err(error) = begun {
+                manager.notice.try_set(Some(error.to_string()));
+                return;
+            }
+            manager.notice.try_set(None);
+            let report = manager.reporter(operation, &id);
+            report.phase(Phase::PreRemove, format!("Removing {}", entry.package.name));
+            manager.persist().await;
+            let plan = plan_removal(&entry.package, &installed_files, &kept);
+            let installer = DpkgInstaller::new(vm);
+            match installer.remove(&plan, &report).await {
+                Ok(()) => {
+                    report.log(format!("{} removed", entry.package.name));
+                    let _ = manager
+                        .book
+                        .try_update(|book| book.finish_removal(operation, Utc::now()));
+                    report.phase(Phase::Done, format!("{} was removed", entry.package.name));
+                    manager.persist().await;
+                    manager.checkpoint(&report).await;
+                }
+                Err(error) => {
+                    if let Err(repair) = installer.repair(&[], &report).await {
+                        report.log(format!("repair failed: {repair}"));
+                    }
+                    manager.fail(operation, &error.to_string());
+                    manager.persist().await;
+                }
+            }
+        });
+    }
+}

@@ -81,30 +81,32 @@ impl GuestManifest {
     }
 }
 
+/// A valid manifest for tests, as JSON (every boot file, made-up sizes and digests).
+#[cfg(test)]
+pub(crate) fn manifest_json() -> serde_json::Value {
+    use serde_json::json;
+    let files: serde_json::Map<String, serde_json::Value> = BOOT_FILES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            (
+                name.to_string(),
+                json!({ "size": 1000 * (i as u64 + 1), "sha256": "ab".repeat(32) }),
+            )
+        })
+        .collect();
+    json!({
+        "hash": "952a27d6f5f64305",
+        "kernelCmdline": "console=ttyS0 quiet",
+        "files": files,
+        "readyMarker": "webvm-ready",
+        "builtAt": "2026-01-01T00:00:00Z"
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn manifest_json() -> serde_json::Value {
-        let files: serde_json::Map<String, serde_json::Value> = BOOT_FILES
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                (
-                    name.to_string(),
-                    json!({ "size": 1000 * (i as u64 + 1), "sha256": "ab".repeat(32) }),
-                )
-            })
-            .collect();
-        json!({
-            "hash": "952a27d6f5f64305",
-            "kernelCmdline": "console=ttyS0 quiet",
-            "files": files,
-            "readyMarker": "webvm-ready",
-            "builtAt": "2026-01-01T00:00:00Z"
-        })
-    }
 
     #[test]
     fn manifest_parses_and_checks() {

@@ -261,27 +261,9 @@ pub fn snapshot_mismatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::guest_image::BOOT_FILES;
 
     fn manifest_json() -> String {
-        let files: serde_json::Map<String, serde_json::Value> = BOOT_FILES
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                (
-                    name.to_string(),
-                    json!({ "size": 1000 * (i as u64 + 1), "sha256": "ab".repeat(32) }),
-                )
-            })
-            .collect();
-        json!({
-            "hash": "952a27d6f5f64305",
-            "kernelCmdline": "console=ttyS0 quiet",
-            "files": files,
-            "readyMarker": "webvm-ready",
-            "builtAt": "2026-01-01T00:00:00Z"
-        })
-        .to_string()
+        crate::model::guest_image::manifest_json().to_string()
     }
 
     fn with_boot_snapshot(entry: serde_json::Value) -> GuestManifest {

@@ -107,6 +107,7 @@ pub(crate) fn manifest_json() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn manifest_parses_and_checks() {

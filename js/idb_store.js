@@ -1,26 +1,37 @@
-// IndexedDB store of VM snapshots (src/client/snapshot_store.rs). Its own database, so it
-// never races other stores' schema upgrades. Two object stores under the same key: the small
-// JSON metadata and the (tens to hundreds of megabytes) state, in parts, written in one
-// transaction, so reading the metadata never loads the state.
-
+// The page's IndexedDB, through npm `idb` (served at /vendor/idb/): one opener for every
+// database, the VM snapshot store (src/client/snapshot_store.rs) and the workspace record
+// (src/client/packages/record.rs).
 import { openDB } from "/vendor/idb/index.js";
 
+// Opens database `name` at `version`, creating the object `stores` it lacks. Rejects when
+// the browser has no IndexedDB or another tab holds an older version open (`blocked`),
+// instead of waiting for that tab forever.
+function openDatabase(name, version, stores) {
+  if (!globalThis.indexedDB) return Promise.reject(new Error("this browser has no IndexedDB"));
+  return new Promise((resolve, reject) => {
+    openDB(name, version, {
+      upgrade(db) {
+        for (const store of stores) {
+          if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
+        }
+      },
+      blocked() {
+        reject(new Error("IndexedDB is blocked by another tab"));
+      },
+    }).then(resolve, (error) => reject(error || new Error("IndexedDB open failed")));
+  });
+}
+
+// VM snapshots: their own database, so they never race other stores' schema upgrades. Two
+// object stores under the same key: the small JSON metadata and the (tens to hundreds of
+// megabytes) state, in parts, written in one transaction, so reading the metadata never
+// loads the state.
 const DB_NAME = "webvm-snapshots";
 const DB_VERSION = 1;
 const META = "meta";
 const DATA = "data";
 
-// IndexedDB through npm `idb` (served at /vendor/idb/), the one IndexedDB layer of the page.
-const open = () => {
-  if (!globalThis.indexedDB) return Promise.reject(new Error("this browser has no IndexedDB"));
-  return openDB(DB_NAME, DB_VERSION, {
-    upgrade(db) {
-      if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
-      if (!db.objectStoreNames.contains(DATA)) db.createObjectStore(DATA);
-    },
-    blocked() {},
-  });
-};
+const open = () => openDatabase(DB_NAME, DB_VERSION, [META, DATA]);
 
 // Runs `work(tx)` in one transaction over both stores and resolves to its result once the
 // transaction has committed (rejecting, with the browser's error, if it aborts).
@@ -136,4 +147,32 @@ export async function persistStorage() {
     // not granted
   }
   return false;
+}
+
+// The workspace record: JSON text per key in `webvm-workspace`/`records`.
+const RECORD_DB = "webvm-workspace";
+const RECORDS = "records";
+const openRecords = () => openDatabase(RECORD_DB, 1, [RECORDS]);
+
+// The JSON text stored under `key`, or null.
+export async function recordGet(key) {
+  const db = await openRecords();
+  try {
+    const value = await db.get(RECORDS, key);
+    return typeof value === "string" ? value : null;
+  } finally {
+    db.close();
+  }
+}
+
+// Stores JSON text under `key` (one transaction; resolves once it has committed).
+export async function recordPut(key, text) {
+  const db = await openRecords();
+  try {
+    const tx = db.transaction(RECORDS, "readwrite");
+    await Promise.all([tx.store.put(text, key), tx.done]);
+    return true;
+  } finally {
+    db.close();
+  }
 }

@@ -1,6 +1,6 @@
-// Browser IO for runtime package installs (src/client/packages.rs): downloads with byte
-// progress and the workspace's package record in IndexedDB. (SHA-256 is v86_bridge.js's
-// sha256Hex, shared with the boot snapshot check.)
+// Downloads for runtime package installs (src/client/packages/fetch.rs), with byte progress.
+// (SHA-256 is v86_bridge.js's sha256Hex, shared with the boot snapshot check; the package
+// record is in IndexedDB through idb_store.js.)
 
 // Downloads `url` into one Uint8Array, calling onProgress(loadedBytes, totalBytes) as chunks
 // arrive (total is 0 when the server sends no Content-Length). `no-cache` revalidates with
@@ -40,43 +40,4 @@ export async function fetchBytes(url, onProgress) {
     offset += chunk.length;
   }
   return bytes;
-}
-
-import { openDB } from "/vendor/idb/index.js";
-
-const DB_NAME = "webvm-workspace";
-const STORE = "records";
-
-// IndexedDB through npm `idb` (served at /vendor/idb/), as js/idb_store.js.
-const open = () => {
-  if (!globalThis.indexedDB) return Promise.reject(new Error("this browser has no IndexedDB"));
-  return openDB(DB_NAME, 1, {
-    upgrade(db) {
-      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE);
-    },
-    blocked() {},
-  });
-};
-
-// The JSON text stored under `key`, or null.
-export async function recordGet(key) {
-  const db = await open();
-  try {
-    const value = await db.get(STORE, key);
-    return typeof value === "string" ? value : null;
-  } finally {
-    db.close();
-  }
-}
-
-// Stores JSON text under `key` (one transaction; resolves once it has committed).
-export async function recordPut(key, text) {
-  const db = await open();
-  try {
-    const tx = db.transaction(STORE, "readwrite");
-    await Promise.all([tx.store.put(text, key), tx.done]);
-    return true;
-  } finally {
-    db.close();
-  }
 }

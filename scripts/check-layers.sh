@@ -6,11 +6,44 @@
 #
 #   scripts/check-layers.sh          checks this tree
 #   scripts/check-layers.sh DIR      checks DIR/src (e.g. a copy with a deliberate back-import)
+#   scripts/check-layers.sh --self-test
+#                                    proves the check: a copy of src/ passes, and each of a few
+#                                    deliberate back-imports put into a copy fails with its line
 #
 # Comments and string literals are skipped (a doc link is not an import). Limitation: a
 # `super::super::…` inside an inline `mod` is resolved as if the `mod` were not there, so it
 # can only be reported when it names a top-level module by mistake.
 set -euo pipefail
+if [ "${1:-}" = "--self-test" ]; then
+  SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+  SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/src"
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/check-layers.XXXXXX")"
+  trap 'rm -rf "$WORK"' EXIT
+  cp -r "$SOURCE" "$WORK/src"
+  "$SELF" "$WORK" >/dev/null || { echo "self-test: an unchanged copy of src/ fails" >&2; exit 1; }
+  # file | line appended to it | what the report must say
+  while IFS='|' read -r file line expected; do
+    rm -rf "$WORK/src" && cp -r "$SOURCE" "$WORK/src"
+    printf '\n%s\n' "$line" >> "$WORK/src/$file"
+    if output="$("$SELF" "$WORK" 2>&1)"; then
+      echo "self-test: the back-import in $file passed: $line" >&2
+      exit 1
+    fi
+    if ! grep -qF "$expected" <<<"$output"; then
+      echo "self-test: the report for $file does not say \"$expected\":" >&2
+      echo "$output" >&2
+      exit 1
+    fi
+  done <<'CASES'
+domain/health.rs|use crate::ui::format;|domain must not import ui
+model/names.rs|fn leak() { let _ = crate::domain::graph::EdgeKind::Depends; }|model must not import domain
+client/settings.rs|use crate::server::storage::Storage;|client must not import server
+server/config.rs|use crate::api::ENDPOINTS;|server must not import api
+ui/format.rs|use crate::app::App;|ui must not import app
+CASES
+  echo "check-layers self-test: a clean copy passes and 5 deliberate back-imports fail"
+  exit 0
+fi
 ROOT="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 if [ ! -d "$ROOT/src" ]; then
   echo "check-layers: no src/ directory in $ROOT" >&2

@@ -25,12 +25,13 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "clippy (ssr)" cargo clippy --features ssr --all-targets -- -D warnings
 stage "clippy (hydrate)" cargo clippy --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 stage "purity of model/ and domain/" scripts/check-purity.sh
-stage "import direction of layers" scripts/check-layers.sh
+layers() { scripts/check-layers.sh --self-test && scripts/check-layers.sh; }
+stage "import direction of layers" layers
 # Unit tests check the embedded defaults, so the server's configuration variables that
 # setup.sh exports for the end-to-end stage are left out of this stage.
 unit_tests() {
   env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
-    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u WEBVM_IDB_DIR -u LEPTOS_SITE_ROOT \
     cargo test --features ssr
 }
 stage "cargo test" unit_tests
@@ -64,7 +65,7 @@ postgres_integration_tests() {
     tests+=(--test "$(basename "$file" .rs)")
   done
   env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
-    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u LEPTOS_SITE_ROOT \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u WEBVM_IDB_DIR -u LEPTOS_SITE_ROOT \
     WEBVM_TEST_POSTGRES_URL="$url" cargo test --features ssr "${tests[@]}"
   stop_postgres
   trap - EXIT

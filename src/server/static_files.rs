@@ -312,6 +312,13 @@ pub const GUEST_UNAVAILABLE: &str = "the guest image is not available on this se
 pub fn routes<S: Clone + Send + Sync + 'static>(files: StaticFiles) -> Router<S> {
     let xterm_dir = xterm_dir(&files.v86_dir);
     let idb_dir = idb_dir(&files.v86_dir);
+    if !idb_dir.join("build").join("index.js").is_file() {
+        // Every page's script imports it: without it no page hydrates.
+        tracing::warn!(
+            dir = %idb_dir.display(),
+            "npm's idb is missing (set WEBVM_IDB_DIR or run scripts/setup.sh): pages will not hydrate"
+        );
+    }
     let v86_version = served_v86_version(&files.v86_dir);
     let unavailable = GuestUnavailable {
         reference: crate::error::new_reference(),
@@ -397,10 +404,12 @@ fn xterm_path(name: &str) -> Option<&'static str> {
     }
 }
 
-/// npm's `idb` package (the page's IndexedDB layer), beside the v86 package:
-/// `<v86_dir>/../../idb`, i.e. `node_modules/idb` for the default v86 directory.
+/// npm's `idb` package (the page's IndexedDB layer): `WEBVM_IDB_DIR`, else beside the v86
+/// package (`<v86_dir>/../../idb`, i.e. `node_modules/idb` for the default v86 directory).
 fn idb_dir(v86_dir: &Path) -> PathBuf {
-    v86_dir.join("..").join("..").join("idb")
+    std::env::var_os("WEBVM_IDB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| v86_dir.join("..").join("..").join("idb"))
 }
 
 /// The file inside the `idb` package for a URL name, if it is one we serve (its ES module

@@ -17,6 +17,11 @@ use crate::domain::package_install::{
 
 /// Where the 9p share is mounted in the guest.
 const GUEST_SHARE: &str = "/mnt/host";
+
+/// Where a verified `.deb` of `operation` goes in the guest (straight into the share).
+fn pushed_path(operation: Uuid, file: &str) -> String {
+    format!("{GUEST_SHARE}/{GUEST_DEB_PREFIX}{operation}-{file}")
+}
 /// A dpkg call or script may run this long.
 const STEP_TIMEOUT_MS: u64 = 30 * 60 * 1000;
 /// Keeps maintainer scripts from starting services (there is no init system to manage
@@ -228,7 +233,7 @@ impl DpkgInstaller {
         files: Vec<(String, Vec<u8>)>,
         report: &Reporter,
     ) -> Result<(), InstallerError> {
-        let path = |file: &str| format!("{GUEST_SHARE}/{GUEST_DEB_PREFIX}{operation}-{file}");
+        let path = |file: &str| pushed_path(operation, file);
         let total = files.len();
         for (done, (name, bytes)) in files.into_iter().enumerate() {
             report.phase(
@@ -303,8 +308,13 @@ impl RuntimeInstaller for DpkgInstaller {
         report: &'a Reporter,
     ) -> LocalBoxFuture<'a, Result<(), InstallerError>> {
         Box::pin(async move {
+            let pushed: Vec<String> = files
+                .iter()
+                .map(|(name, _)| pushed_path(operation, name))
+                .collect();
             let result = self.install_inner(operation, plan, files, report).await;
-            // The copies are not needed any more, whatever happened.
+            // The copies are not needed any more, whatever happened. A read-only share
+            // (CheerpX's) ignores the `rm`; discarding frees those bytes instead.
             let pattern = format!("{GUEST_SHARE}/{GUEST_DEB_PREFIX}{operation}-*");
             let _ = self
                 .vm
@@ -313,6 +323,9 @@ impl RuntimeInstaller for DpkgInstaller {
                     vec!["-c".into(), format!("rm -f {pattern}")],
                 ))
                 .await;
+            for path in &pushed {
+                let _ = self.vm.discard_pushed_file(path).await;
+            }
             result
         })
     }

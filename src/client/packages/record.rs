@@ -1,4 +1,4 @@
-//! The package record ([`PackageBook`]) in IndexedDB (`js/package_io.js`): read once when
+//! The package record ([`PackageBook`]) in IndexedDB (`js/idb_store.js`): read once when
 //! the page starts, written at every step of an operation.
 
 use chrono::Utc;
@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use super::{js_text, PackageManager};
 use crate::domain::package_install::PackageBook;
 
-#[wasm_bindgen(module = "/js/package_io.js")]
+#[wasm_bindgen(module = "/js/idb_store.js")]
 extern "C" {
     #[wasm_bindgen(js_name = recordGet, catch)]
     async fn record_get(key: &str) -> Result<JsValue, JsValue>;

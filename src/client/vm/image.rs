@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::EngineKind;
 pub use crate::model::guest_image::GuestManifest;
 use crate::model::Sha256;
 
@@ -37,8 +38,8 @@ pub struct BootSnapshotEntry {
     /// [`snapshot_mismatch`] like a hibernation snapshot's.
     #[serde(flatten)]
     pub meta: SnapshotMeta,
-    /// SHA-256 of the unpacked state, hex.
-    pub sha256: String,
+    /// SHA-256 of the unpacked state.
+    pub sha256: Sha256,
     /// Bytes on the wire (gzip).
     #[serde(default)]
     pub encoded_size: u64,
@@ -76,9 +77,6 @@ impl GuestManifest {
                 "its URL {} is not on this server",
                 entry.url
             ));
-        }
-        if Sha256::parse(&entry.sha256).is_err() {
-            return BootSnapshotChoice::Unfit("its manifest entry has no SHA-256".into());
         }
         match snapshot_mismatch(&entry.meta, &self.hash, settings) {
             Some(reason) => BootSnapshotChoice::Unfit(reason),
@@ -203,7 +201,7 @@ pub struct SnapshotMeta {
     /// [`SNAPSHOT_SCHEMA_VERSION`] when written.
     pub schema_version: u32,
     /// Engine that made it (`v86`).
-    pub engine: String,
+    pub engine: EngineKind,
     /// The guest image it was made from.
     pub image_hash: String,
     /// The emulator build it was made with.
@@ -231,7 +229,7 @@ pub fn snapshot_mismatch(
             meta.schema_version
         ));
     }
-    if meta.engine != "v86" {
+    if meta.engine != EngineKind::V86 {
         return Some(format!("snapshot was made by {}, not v86", meta.engine));
     }
     if meta.image_hash != image_hash {
@@ -374,7 +372,7 @@ mod tests {
     fn meta() -> SnapshotMeta {
         SnapshotMeta {
             schema_version: SNAPSHOT_SCHEMA_VERSION,
-            engine: "v86".into(),
+            engine: EngineKind::V86,
             image_hash: "abc".into(),
             v86_version: V86_VERSION.into(),
             memory_mb: 256,
@@ -419,7 +417,7 @@ mod tests {
             ),
             (
                 SnapshotMeta {
-                    engine: "cheerpx".into(),
+                    engine: EngineKind::Cheerpx,
                     ..meta()
                 },
                 "cheerpx",

@@ -82,6 +82,19 @@ async fn shell<E: VmEngine + ?Sized>(
     }
 }
 
+/// Frees a file that [`push_file`] wrote straight into the share (a `path` inside
+/// [`SharedDirs::to_guest`]) once the guest is done with it: on a read-only share the guest's
+/// own `rm` can't. Any other path is left alone.
+pub async fn discard_pushed_file<E: VmEngine + ?Sized>(
+    engine: &E,
+    path: &str,
+) -> Result<(), VmError> {
+    match inside(path, engine.dirs().to_guest) {
+        Some(name) => engine.discard_pushed(name).await,
+        None => Ok(()),
+    }
+}
+
 /// Writes `data` to the absolute guest `path` (parent directories are created).
 pub async fn push_file<E: VmEngine + ?Sized>(
     engine: &E,

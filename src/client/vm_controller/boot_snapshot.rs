@@ -83,7 +83,7 @@ impl VmController {
             .try_set("Checking the ready-booted VM".into());
         match bridge::sha256_hex(&buffer).await {
             Ok(digest) => match digest.as_string() {
-                Some(digest) if digest.eq_ignore_ascii_case(&entry.sha256) => {}
+                Some(digest) if digest.eq_ignore_ascii_case(entry.sha256.as_str()) => {}
                 Some(digest) => {
                     return Err(VmError::Load(format!(
                         "it is corrupt: its SHA-256 is {digest}, its record says {}",

@@ -12,7 +12,8 @@ use super::console::{ConsoleListener, ConsoleSubscription};
 use super::runtime::now_ms;
 use super::{VmController, VmViewStoreFields};
 use crate::client::vm::{
-    bridge, ExecCommand, ExecResult, ProcessExit, ProcessHandle, ProcessListener, TcpEvent, VmError,
+    bridge, transfer, ExecCommand, ExecResult, ProcessExit, ProcessHandle, ProcessListener,
+    TcpEvent, VmError,
 };
 use crate::model::WebVMState;
 
@@ -76,6 +77,12 @@ impl VmController {
     /// Writes a file into the guest.
     pub async fn push_file(&self, path: String, data: Vec<u8>) -> Result<(), VmError> {
         self.ready_engine()?.push_file(path, data).await
+    }
+
+    /// Frees a file pushed straight into the shared directory once the guest is done with
+    /// it (see [`transfer::discard_pushed_file`]).
+    pub async fn discard_pushed_file(&self, path: &str) -> Result<(), VmError> {
+        transfer::discard_pushed_file(&*self.ready_engine()?, path).await
     }
 
     /// Reads a file from the guest.

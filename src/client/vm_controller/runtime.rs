@@ -87,7 +87,7 @@ pub(super) fn snapshot_meta(
 ) -> SnapshotMeta {
     SnapshotMeta {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
-        engine: engine.kind().as_str().to_string(),
+        engine: engine.kind(),
         image_hash: runtime.image_hash.borrow().clone(),
         v86_version: V86_VERSION.to_string(),
         memory_mb: runtime.settings.memory_mb,

@@ -201,25 +201,28 @@ pub fn PackagesPage() -> impl IntoView {
 /// The VM's state as far as installing goes, with a way to start it.
 #[component]
 fn VmStrip(vm: VmController) -> impl IntoView {
-    let state = move || vm.status.with(|status| status.state);
+    // Memos, so heartbeats and stats samples (which rewrite the status) wake nothing here.
+    let state = vm.live_state;
+    let load_progress = Memo::new(move |_| vm.status.with(|status| status.load_progress));
+    let error_message = Memo::new(move |_| {
+        vm.status
+            .with(|status| status.error_message.clone())
+            .unwrap_or_default()
+    });
     let text = move || {
-        match state() {
+        match state.get() {
         WebVMState::Ready => "The VM is ready: runtimes install into it directly.".to_string(),
         WebVMState::Unloaded => "The VM is not running yet; it starts when this page opens in a browser with JavaScript.".to_string(),
         WebVMState::Loading => format!(
             "The VM is loading ({}%); installing becomes possible once it is ready.",
-            vm.status.with(|status| status.load_progress)
+            load_progress.get()
         ),
         WebVMState::Booting => "The VM is booting; installing becomes possible once it is ready.".to_string(),
         WebVMState::Hibernating => "The VM is hibernating: resume it on the Dashboard to install or remove runtimes.".to_string(),
-        WebVMState::Error => format!(
-            "The VM failed: {}",
-            vm.status
-                .with(|status| status.error_message.clone())
-                .unwrap_or_default()
-        ),
+        WebVMState::Error => format!("The VM failed: {}", error_message.get()),
     }
     };
+    let state = move || state.get();
     view! {
         <div class="vm-strip" data-vm-state=move || state().as_str()>
             {move || view! { <StatusBadge status=state() /> }}
@@ -401,18 +404,31 @@ fn OperationHistory(manager: PackageManager) -> impl IntoView {
     // Finished operations only (the running one is in the activity panel), in a memo: a new
     // log line of the running operation re-renders nothing here, so open logs stay open.
     // After it has finished, an operation may still log (the VM checkpoint).
-    let operations = Memo::new(move |_| {
+    let finished = |operation: &&PackageOperation| {
+        matches!(
+            operation.status,
+            OperationStatus::Completed | OperationStatus::Failed
+        )
+    };
+    // What identifies the history's content, cheap to compute on every log line: no logs
+    // are cloned unless a finished operation's changed.
+    let history_key = Memo::new(move |_| {
         manager.log_written.track();
         manager.book.with(|book| {
             book.operations
                 .iter()
+                .filter(finished)
+                .map(|operation| (operation.id, operation.status, operation.logs.len()))
+                .collect::<Vec<_>>()
+        })
+    });
+    let operations = Memo::new(move |_| {
+        history_key.track();
+        manager.book.with_untracked(|book| {
+            book.operations
+                .iter()
                 .rev()
-                .filter(|operation| {
-                    matches!(
-                        operation.status,
-                        OperationStatus::Completed | OperationStatus::Failed
-                    )
-                })
+                .filter(finished)
                 .cloned()
                 .collect::<Vec<_>>()
         })

@@ -427,14 +427,25 @@ async fn idb_file(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let Some(relative) = idb_path(&name) else {
+    listed_npm_file(&served.idb_dir, idb_path(&name), &name, &method, &headers).await
+}
+
+/// A file of an npm package directory that the route lists (`relative`), or a 404.
+async fn listed_npm_file(
+    dir: &Path,
+    relative: Option<&str>,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
+    let Some(relative) = relative else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let spec = FileSpec {
         last_modified: true,
-        ..FileSpec::new(served.idb_dir.join(relative), vendor_content_type(&name))
+        ..FileSpec::new(dir.join(relative), vendor_content_type(name))
     };
-    vendor_response(&spec, &method, &headers).await
+    vendor_response(&spec, method, headers).await
 }
 
 /// The media type of a vendored browser file, by its extension.
@@ -453,14 +464,14 @@ async fn xterm_file(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let Some(relative) = xterm_path(&name) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let spec = FileSpec {
-        last_modified: true,
-        ..FileSpec::new(served.xterm_dir.join(relative), vendor_content_type(&name))
-    };
-    vendor_response(&spec, &method, &headers).await
+    listed_npm_file(
+        &served.xterm_dir,
+        xterm_path(&name),
+        &name,
+        &method,
+        &headers,
+    )
+    .await
 }
 
 async fn v86_file(

@@ -7,6 +7,9 @@ import { execFileSync } from 'node:child_process';
 
 const port = Number(process.env.E2E_PORT ?? 3000);
 const baseURL = `http://127.0.0.1:${port}`;
+// The local origin of the url and github deploy tests (fixtures/source-server.mjs).
+const sourcePort = Number(process.env.E2E_SOURCE_PORT ?? 3917);
+const SOURCE_ORIGIN = `http://127.0.0.1:${sourcePort}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webvm-e2e-'));
 const root = path.resolve(__dirname, '..');
 
@@ -63,7 +66,15 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [
+  {
+    command: `node fixtures/source-server.mjs ${sourcePort}`,
+    url: `${SOURCE_ORIGIN}/site.tar.gz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+  },
+  {
     // scripts/test.sh exports WEBVM_SERVER_BIN (the release build in the cached target dir).
     command: process.env.WEBVM_SERVER_BIN ?? '../target/release/webvm-appserver',
     url: `${baseURL}/healthz`,
@@ -80,6 +91,12 @@ export default defineConfig({
       WEBVM_XTERM_DIR: path.join(root, 'node_modules', '@xterm'),
       // The tampered-demo runtime (catalog/test-fixtures.toml) that tests/packages.spec.ts installs.
       WEBVM_TEST_FIXTURES: '1',
+      // The deploy tests' local origin: allowed by the fetch policy (nothing else on
+      // loopback is), GitHub's API served by it, and a 1 MiB cap for the oversized test.
+      WEBVM_FETCH_ALLOW_HOSTS: `127.0.0.1:${sourcePort}`,
+      WEBVM_GITHUB_API_URL: `${SOURCE_ORIGIN}/github`,
+      WEBVM_FETCH_MAX_BYTES: '1048576',
     },
   },
+  ],
 });

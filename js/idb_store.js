@@ -1,6 +1,6 @@
 // The page's IndexedDB, through npm `idb` (served at /vendor/idb/): one opener for every
-// database, the VM snapshot store (src/client/snapshot_store.rs) and the workspace record
-// (src/client/packages/record.rs).
+// database, the VM snapshot store (src/client/snapshot_store.rs), the workspace record
+// (src/client/packages/record.rs) and this browser's own keys and picked folders (below).
 import { openDB } from "/vendor/idb/index.js";
 
 // Opens database `name` at `version`, creating the object `stores` it lacks. Rejects when
@@ -171,6 +171,78 @@ export async function recordPut(key, text) {
   try {
     const tx = db.transaction(RECORDS, "readwrite");
     await Promise.all([tx.store.put(text, key), tx.done]);
+    return true;
+  } finally {
+    db.close();
+  }
+}
+
+// What belongs to this browser alone and never leaves it: the non-extractable AES-GCM key that
+// seals secrets (js/secret_box.js) and the folders picked for local sync
+// (js/app_sources.js), both structured-cloned objects (CryptoKey, FileSystemDirectoryHandle)
+// that IndexedDB stores as they are.
+const DEVICE_DB = "webvm-device";
+const SECRET_KEYS = "secret-keys";
+const FOLDERS = "folders";
+const openDevice = () => openDatabase(DEVICE_DB, 1, [SECRET_KEYS, FOLDERS]);
+
+// The sealing key `{ id, key }` stored under `name`, or null.
+export async function secretKeyGet(name) {
+  const db = await openDevice();
+  try {
+    const value = await db.get(SECRET_KEYS, name);
+    return value === undefined ? null : value;
+  } finally {
+    db.close();
+  }
+}
+
+// Stores `record` under `name` unless one is there already, in one transaction (so two tabs
+// that generate a key at once agree on the first); resolves to the record kept.
+export async function secretKeyPutIfAbsent(name, record) {
+  const db = await openDevice();
+  try {
+    const tx = db.transaction(SECRET_KEYS, "readwrite");
+    const kept = (async () => {
+      const existing = await tx.store.get(name);
+      if (existing !== undefined) return existing;
+      await tx.store.put(record, name);
+      return record;
+    })();
+    const [result] = await Promise.all([kept, tx.done]);
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+// The directory handle picked for application `appId`, or null.
+export async function folderGet(appId) {
+  const db = await openDevice();
+  try {
+    const value = await db.get(FOLDERS, appId);
+    return value === undefined ? null : value;
+  } finally {
+    db.close();
+  }
+}
+
+export async function folderPut(appId, handle) {
+  const db = await openDevice();
+  try {
+    const tx = db.transaction(FOLDERS, "readwrite");
+    await Promise.all([tx.store.put(handle, appId), tx.done]);
+    return true;
+  } finally {
+    db.close();
+  }
+}
+
+export async function folderDelete(appId) {
+  const db = await openDevice();
+  try {
+    const tx = db.transaction(FOLDERS, "readwrite");
+    await Promise.all([tx.store.delete(appId), tx.done]);
     return true;
   } finally {
     db.close();

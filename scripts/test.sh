@@ -31,7 +31,7 @@ stage "import direction of layers" layers
 # setup.sh exports for the end-to-end stage are left out of this stage.
 unit_tests() {
   env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
-    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u WEBVM_IDB_DIR -u LEPTOS_SITE_ROOT \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u WEBVM_IDB_DIR -u LEPTOS_SITE_ROOT -u WEBVM_FETCH_ALLOW_HOSTS -u WEBVM_FETCH_MAX_BYTES -u WEBVM_FETCH_TIMEOUT -u WEBVM_GITHUB_API_URL \
     cargo test --features ssr
 }
 stage "cargo test" unit_tests
@@ -65,7 +65,7 @@ postgres_integration_tests() {
     tests+=(--test "$(basename "$file" .rs)")
   done
   env -u WEBVM_ADDR -u WEBVM_DATA_DIR -u DATABASE_URL -u WEBVM_GUEST_DIR -u WEBVM_V86_DIR \
-    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u WEBVM_IDB_DIR -u LEPTOS_SITE_ROOT \
+    -u WEBVM_PACKAGES_DIR -u WEBVM_CATALOG -u WEBVM_TEST_FIXTURES -u WEBVM_XTERM_DIR -u WEBVM_IDB_DIR -u LEPTOS_SITE_ROOT -u WEBVM_FETCH_ALLOW_HOSTS -u WEBVM_FETCH_MAX_BYTES -u WEBVM_FETCH_TIMEOUT -u WEBVM_GITHUB_API_URL \
     WEBVM_TEST_POSTGRES_URL="$url" cargo test --features ssr "${tests[@]}"
   stop_postgres
   trap - EXIT

@@ -7,8 +7,8 @@ use leptos_router::{path, SsrMode};
 
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
-    ApplicationDetailPage, ApplicationsPage, BackupPage, DashboardPage, NotFoundPage, PackagesPage,
-    SettingsPage, StatusPage,
+    ApplicationDetailPage, ApplicationsPage, BackupPage, DashboardPage, NewApplicationPage,
+    NotFoundPage, PackagesPage, SettingsPage, StatusPage,
 };
 
 /// The document around the app: rendered on the server only.
@@ -51,6 +51,8 @@ pub fn App() -> impl IntoView {
     crate::client::vm_controller::VmController::provide();
     // So are the runtime packages and their operations.
     crate::client::packages::PackageManager::provide();
+    // And the applications: the registry in IndexedDB, deployments into the VM.
+    crate::client::apps::AppManager::provide(crate::api::server_link::ServerFunctions);
     // Marks the document once hydration has run, so tests (and people) can tell.
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {
@@ -69,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("packages") view=PackagesPage ssr=SsrMode::Async />
                     <Route path=path!("applications") view=ApplicationsPage ssr=SsrMode::Async />
+                    <Route path=path!("applications/new") view=NewApplicationPage ssr=SsrMode::Async />
                     <Route
                         path=path!("applications/:name")
                         view=ApplicationDetailPage

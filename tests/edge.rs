@@ -558,7 +558,7 @@ async fn concurrent_writes_to_one_name_leave_exactly_one_winner() {
     let mut won = 0;
     for writer in writers {
         match writer.await.expect("joined") {
-            Ok(()) => won += 1,
+            Ok(_) => won += 1,
             Err(StorageError::NameTaken { name }) => assert_eq!(name, "same-name"),
             Err(other) => panic!("a losing writer must see NameTaken, not {other}"),
         }

@@ -10,6 +10,8 @@ use crate::model::{
     WebVMStatus,
 };
 
+pub mod applications;
+pub mod server_link;
 #[cfg(feature = "ssr")]
 pub mod context;
 
@@ -221,8 +223,15 @@ pub async fn open_workspace() -> Result<WorkspaceOpened, AppError> {
 /// rate-limited per client) and which take bodies over the default limit.
 #[cfg(feature = "ssr")]
 pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::EndpointTable {
-    writes: &[<OpenWorkspace as server_fn::ServerFn>::PATH],
-    body_limits: &[],
+    writes: &[
+        <OpenWorkspace as server_fn::ServerFn>::PATH,
+        <applications::SaveApplication as server_fn::ServerFn>::PATH,
+        <applications::DeleteApplication as server_fn::ServerFn>::PATH,
+    ],
+    body_limits: &[(
+        <applications::SaveApplication as server_fn::ServerFn>::PATH,
+        applications::SAVE_BODY_LIMIT,
+    )],
 };
 
 /// The caller's settings (or the defaults) and facts about this server.

@@ -5,7 +5,9 @@
 //! server build sees are the pure parts (types, protocol state machines, option builders)
 //! and no-op twins, so both builds compile and the pure parts are tested natively.
 
+pub mod apps;
 pub mod packages;
+pub mod secrets;
 pub mod settings;
 pub mod vm;
 pub mod vm_controller;

@@ -13,6 +13,12 @@
 //!   // info().source: "cold" | "hibernation" | "boot-snapshot"
 //! await webvm.settled(ms); webvm.boot(); webvm.hibernate(); webvm.resume(); webvm.restart()
 //! webvm.packageBook()   // the package record, as stored
+//! webvm.appBook()       // the application record, as stored (applications, deployments)
+//! webvm.newDraft("static-busybox")        // a draft Application from a preset (not saved)
+//! await webvm.saveApp(application)         // → the saved Application, or rejects with the rules
+//! await webvm.deployFiles(name, [{ path, data /* string | Uint8Array */, executable }])
+//! await webvm.deployArchive(name, "site.zip", bytes); await webvm.deploySaved(name)
+//!   // each → the ended DeploymentOperation (status completed | failed)
 //! await webvm.checkpoint()   // saves the VM state → bytes
 //! ```
 
@@ -26,6 +32,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::apps::bundle::{SourceFile, SourceMaterial};
+use super::apps::{AppManager, AppsError, DeployInput};
+use crate::domain::presets::PresetId;
+use crate::model::Application;
 use super::packages::PackageManager;
 use super::vm::{bridge, Capabilities, ExecCommand, ExitStatus, ProcessEvent, VmError};
 use super::vm_controller::VmController;
@@ -166,6 +176,114 @@ pub fn install(controller: VmController, packages: PackageManager) {
     install_vm(&hook, controller);
     install_packages(&hook, controller, packages);
     bridge::set_global("webvm", &hook.into());
+}
+
+/// Adds the applications' part to `window.webvm` (from `AppManager::provide`, after
+/// [`install`]).
+pub fn install_apps(apps: AppManager) {
+    let Ok(hook) = Reflect::get(&js_sys::global(), &JsValue::from_str("webvm")) else {
+        return;
+    };
+    let Ok(hook) = hook.dyn_into::<Object>() else {
+        return;
+    };
+    let book = Closure::<dyn Fn() -> JsValue>::new(move || {
+        apps.book.try_with_untracked(to_js).unwrap_or(JsValue::NULL)
+    });
+    set(&hook, "appBook", book.into_js_value());
+
+    let draft = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |preset: JsValue| {
+        let preset = preset
+            .as_string()
+            .and_then(|text| text.parse::<PresetId>().ok())
+            .ok_or_else(|| apps_err("unknown preset"))?;
+        apps.new_draft(preset).map(|draft| to_js(&draft)).map_err(apps_err)
+    });
+    set(&hook, "newDraft", draft.into_js_value());
+
+    let save = Closure::<dyn Fn(JsValue) -> Promise>::new(move |application: JsValue| {
+        future_to_promise(async move {
+            let application: Application = serde_json::from_value(from_js(&application))
+                .map_err(|error| apps_err(format!("not an application: {error}")))?;
+            let saved = apps.save(application).await.map_err(apps_err)?;
+            Ok(to_js(&saved))
+        })
+    });
+    set(&hook, "saveApp", save.into_js_value());
+
+    let files = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |name: JsValue, files: JsValue| {
+        future_to_promise(async move {
+            let id = app_id(apps, &name)?;
+            let material = SourceMaterial::Files(source_files(&files)?);
+            deployed(apps.deploy(id, DeployInput::Upload(material)).await)
+        })
+    });
+    set(&hook, "deployFiles", files.into_js_value());
+
+    let archive = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Promise>::new(
+        move |name: JsValue, file_name: JsValue, bytes: JsValue| {
+            future_to_promise(async move {
+                let id = app_id(apps, &name)?;
+                let material = SourceMaterial::Archive {
+                    name: file_name.as_string().unwrap_or_default(),
+                    bytes: Uint8Array::new(&bytes).to_vec(),
+                };
+                deployed(apps.deploy(id, DeployInput::Upload(material)).await)
+            })
+        },
+    );
+    set(&hook, "deployArchive", archive.into_js_value());
+
+    let saved = Closure::<dyn Fn(JsValue) -> Promise>::new(move |name: JsValue| {
+        future_to_promise(async move {
+            let id = app_id(apps, &name)?;
+            deployed(apps.deploy(id, DeployInput::Saved).await)
+        })
+    });
+    set(&hook, "deploySaved", saved.into_js_value());
+}
+
+fn apps_err(error: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&error.to_string()).into()
+}
+
+/// The id of the application named by a JS string.
+fn app_id(apps: AppManager, name: &JsValue) -> Result<uuid::Uuid, JsValue> {
+    let name = name.as_string().unwrap_or_default();
+    apps.book
+        .with_untracked(|book| book.by_name(&name).map(|app| app.id))
+        .ok_or_else(|| apps_err(format!("there is no application named '{name}'")))
+}
+
+/// `[{ path, data, executable }]` → source files (`data` a string or a `Uint8Array`).
+fn source_files(files: &JsValue) -> Result<Vec<SourceFile>, JsValue> {
+    let list: js_sys::Array = files
+        .clone()
+        .dyn_into()
+        .map_err(|_| apps_err("files must be an array"))?;
+    list.iter()
+        .map(|item| {
+            let field = |name: &str| Reflect::get(&item, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+            let path = field("path")
+                .as_string()
+                .ok_or_else(|| apps_err("each file needs a path"))?;
+            let data = field("data");
+            let bytes = match data.as_string() {
+                Some(text) => text.into_bytes(),
+                None => Uint8Array::new(&data).to_vec(),
+            };
+            Ok(SourceFile {
+                path,
+                bytes,
+                executable: field("executable").is_truthy(),
+            })
+        })
+        .collect()
+}
+
+/// A deployment's end as the hook answers it.
+fn deployed(result: Result<crate::model::DeploymentOperation, AppsError>) -> Result<JsValue, JsValue> {
+    result.map(|operation| to_js(&operation)).map_err(apps_err)
 }
 
 /// The VM's part of the hook.

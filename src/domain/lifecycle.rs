@@ -64,6 +64,8 @@ impl StateMachine for ApplicationStatus {
         use ApplicationStatus::*;
         &[
             (Draft, Deploying),
+            // A draft whose runtimes are missing shows it, and goes back once installed.
+            (Draft, RuntimeMissing),
             (Deploying, Deployed),
             (Deploying, RuntimeMissing),
             (Deploying, Failed),
@@ -94,6 +96,7 @@ impl StateMachine for ApplicationStatus {
             (RuntimeMissing, Deployed),
             (RuntimeMissing, Starting),
             (RuntimeMissing, Deploying),
+            (RuntimeMissing, Draft),
         ]
     };
 }
@@ -252,10 +255,10 @@ mod tests {
 
     #[test]
     fn refusal_names_both_states() {
-        let error = ApplicationStatus::Draft.transition(ApplicationStatus::RuntimeMissing);
+        let error = ApplicationStatus::Draft.transition(ApplicationStatus::Stopped);
         assert_eq!(
             error.map_err(|e| e.to_string()),
-            Err("application status cannot go from 'draft' to 'runtime-missing'".to_owned())
+            Err("application status cannot go from 'draft' to 'stopped'".to_owned())
         );
         let error = PackageStatus::Available.transition(PackageStatus::Installed);
         assert_eq!(

@@ -4,14 +4,19 @@
 //! browser. Nothing here reads a clock, a random source or storage: time and ids are
 //! passed in.
 
+pub mod app_registry;
+pub mod archive;
 pub mod backup;
 pub mod compat;
+pub mod fetch_policy;
 pub mod graph;
 pub mod health;
 pub mod lifecycle;
 pub mod metrics;
 pub mod package_install;
 pub mod ports;
+pub mod presets;
+pub mod release;
 pub mod restart;
 pub mod validation;
 

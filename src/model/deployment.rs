@@ -148,6 +148,25 @@ pub struct DeploymentOperation {
     pub end_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Extension: where the files came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<DeploymentSource>,
+    /// Extension: for a GitHub deploy, the commit SHA the branch or ref resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Extension: the directory, relative to the release, that `current` points at (the
+    /// build directory when a build ran; empty for the release itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_directory: Option<String>,
+    /// Extension: how many files and bytes the release holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+    /// Extension: set when this operation is a roll back to an earlier release (that
+    /// deployment's id) rather than a new release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<Uuid>,
 }
 
 impl DeploymentOperation {
@@ -162,6 +181,12 @@ impl DeploymentOperation {
             start_time: now,
             end_time: None,
             error: None,
+            source_type: None,
+            commit: None,
+            served_directory: None,
+            file_count: None,
+            total_bytes: None,
+            rollback_to: None,
         }
     }
 }

@@ -57,6 +57,9 @@ macro_rules! string_enum {
     };
 }
 
+/// The macro, for the domain's own closed sets (`crate::model::string_enum!`).
+pub(crate) use string_enum;
+
 mod application;
 mod backup;
 pub mod catalog;
@@ -92,8 +95,8 @@ pub use package::{
     RuntimePackage,
 };
 pub use store::{
-    ApplicationServerSettings, ApplicationStore, DependencyGraph, PortRange, Theme, VmEngine,
-    VM_MEMORY_MB,
+    ApplicationServerSettings, ApplicationStore, DependencyGraph, DeployLimits, PortRange, Theme,
+    VmEngine, VM_MEMORY_MB,
 };
 pub use webvm::{
     ErrorEvent, ErrorInfo, SystemPerformanceMetrics, SystemResources, SystemSample, WebVMState,

@@ -112,6 +112,36 @@ pub struct ApplicationServerSettings {
     /// Start the applications that were running when the page was closed.
     pub restore_running_apps: bool,
     pub theme: Theme,
+    /// Limits on what one deploy may bring into the VM.
+    #[serde(default)]
+    pub deploy_limits: DeployLimits,
+    /// Releases kept per application for roll back (the current one included).
+    #[serde(default = "default_releases_kept")]
+    pub releases_kept: u32,
+}
+
+fn default_releases_kept() -> u32 {
+    3
+}
+
+/// Limits on one deploy's files (uploads, archives, fetched URLs and repositories).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployLimits {
+    /// Total bytes of the files, uncompressed.
+    pub max_total_bytes: u64,
+    /// Number of entries (files, directories, links).
+    pub max_files: u32,
+}
+
+impl Default for DeployLimits {
+    /// 200 MiB and 20,000 files.
+    fn default() -> Self {
+        DeployLimits {
+            max_total_bytes: 200 * 1024 * 1024,
+            max_files: 20_000,
+        }
+    }
 }
 
 impl Default for ApplicationServerSettings {
@@ -127,6 +157,8 @@ impl Default for ApplicationServerSettings {
             auto_hibernate_minutes: None,
             restore_running_apps: true,
             theme: Theme::System,
+            deploy_limits: DeployLimits::default(),
+            releases_kept: default_releases_kept(),
         }
     }
 }

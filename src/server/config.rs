@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use url::Url;
+
+use crate::domain::fetch_policy::AllowedHost;
 
 /// Command line of the server binary. Every flag also reads an environment variable.
 #[derive(Debug, Clone, Parser)]
@@ -93,6 +96,73 @@ pub struct Config {
     /// What the HTTP edge allows: origin, timeouts, connection, concurrency and rate limits.
     #[command(flatten)]
     pub edge: EdgeConfig,
+
+    /// What the server fetches for the `url` and `github` deploy sources.
+    #[command(flatten)]
+    pub fetch: FetchConfig,
+}
+
+/// The limits of the fetches the server makes for a user (`server::sources`).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct FetchConfig {
+    /// A host the server may fetch from although it is loopback, private or link-local
+    /// (`name`, `name:port`, `10.0.0.5`, `[::1]:8080`); repeat the flag or separate with commas.
+    #[arg(
+        long = "fetch-allow-host",
+        env = "WEBVM_FETCH_ALLOW_HOSTS",
+        value_delimiter = ',',
+        value_parser = AllowedHost::parse
+    )]
+    pub allow_hosts: Vec<AllowedHost>,
+
+    /// The largest archive (bytes) the server fetches for a deploy.
+    #[arg(long = "fetch-max-bytes", env = "WEBVM_FETCH_MAX_BYTES", default_value_t = FetchConfig::DEFAULT_MAX_BYTES)]
+    pub max_bytes: u64,
+
+    /// Seconds a fetch may take in all, redirects and the streamed body included.
+    #[arg(long = "fetch-timeout", env = "WEBVM_FETCH_TIMEOUT", default_value_t = FetchConfig::DEFAULT_TIMEOUT_SECS)]
+    pub timeout_secs: u64,
+
+    /// The GitHub API the `github` source asks (GitHub Enterprise: `https://host/api/v3`).
+    /// Its host and port are allowed for that source, even on a private address.
+    #[arg(long = "github-api-url", env = "WEBVM_GITHUB_API_URL", default_value = FetchConfig::DEFAULT_GITHUB_API, value_parser = parse_api_url)]
+    pub github_api_url: Url,
+}
+
+impl FetchConfig {
+    pub const DEFAULT_MAX_BYTES: u64 = 200 * 1024 * 1024;
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
+    pub const DEFAULT_GITHUB_API: &'static str = "https://api.github.com";
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            timeout_secs: Self::DEFAULT_TIMEOUT_SECS,
+            github_api_url: parse_api_url(Self::DEFAULT_GITHUB_API)
+                .unwrap_or_else(|_| unreachable!("the default GitHub API URL parses")),
+        }
+    }
+}
+
+/// An http(s) base URL without credentials, query or fragment.
+fn parse_api_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|error| format!("“{text}” is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("“{text}” is not an http:// or https:// URL"));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "“{text}” may not hold a user name, password, query or fragment (the token goes in a header)"
+        ));
+    }
+    Ok(url)
 }
 
 /// The HTTP edge's settings. Each limit has a default a public server can live with.
@@ -183,6 +253,7 @@ impl Config {
             v86_dir: PathBuf::from("node_modules/v86/build"),
             site_root: PathBuf::from("target/site"),
             edge: EdgeConfig::default(),
+            fetch: FetchConfig::default(),
         }
     }
 }
@@ -277,6 +348,51 @@ mod tests {
             Some("https://apps.example.com")
         );
         assert_eq!(cli.config.edge.writes_per_minute, 5);
+    }
+
+    #[test]
+    fn fetch_limits_have_defaults_and_flags() {
+        let cli = Cli::try_parse_from(["webvm-appserver"]).expect("defaults parse");
+        assert_eq!(cli.config.fetch, FetchConfig::default());
+        assert_eq!(cli.config.fetch.max_bytes, 200 * 1024 * 1024);
+        assert_eq!(
+            cli.config.fetch.github_api_url.as_str(),
+            "https://api.github.com/"
+        );
+        let cli = Cli::try_parse_from([
+            "webvm-appserver",
+            "--fetch-allow-host",
+            "127.0.0.1:8080,intranet.example",
+            "--fetch-allow-host",
+            "[::1]",
+            "--fetch-max-bytes",
+            "1000",
+            "--fetch-timeout",
+            "5",
+            "--github-api-url",
+            "http://127.0.0.1:9000/github",
+        ])
+        .expect("flags parse");
+        let shown: Vec<String> = cli
+            .config
+            .fetch
+            .allow_hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["127.0.0.1:8080", "intranet.example", "[::1]"]);
+        assert_eq!(cli.config.fetch.max_bytes, 1000);
+        assert_eq!(cli.config.fetch.timeout_secs, 5);
+        for bad in [
+            ["--fetch-allow-host", "http://x/"],
+            ["--github-api-url", "ftp://x"],
+            ["--github-api-url", "https://u:p@x"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["webvm-appserver", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

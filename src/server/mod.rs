@@ -6,6 +6,7 @@
 pub mod config;
 pub mod edge;
 pub mod packages;
+pub mod sources;
 pub mod static_files;
 pub mod storage;
 
@@ -151,6 +152,7 @@ pub async fn build_app<View: IntoView + 'static>(
             storage.clone(),
             config.effective_packages_dir(),
         ))
+        .merge(sources::routes(sources::Sources::from_config(&config.fetch)))
         .leptos_routes_with_context(
             &state,
             routes,

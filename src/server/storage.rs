@@ -291,13 +291,16 @@ impl Storage {
         }
     }
 
-    /// Stores (inserts or replaces) one application document in a workspace's mirror.
+    /// Stores (inserts or replaces, by id) one application document in a workspace's mirror
+    /// and returns when: a rename is a put with the same id and a new name. A name another
+    /// application of the workspace has (case-insensitively) is [`StorageError::NameTaken`].
     pub async fn put_application(
         &self,
         workspace: Uuid,
         application: &Application,
-    ) -> Result<(), StorageError> {
+    ) -> Result<chrono::DateTime<Utc>, StorageError> {
         let document = encode(application)?;
+        let updated_at = Utc::now();
         let status = application.status.as_str();
         let name = application.name.to_string();
         sqlx::query(
@@ -313,7 +316,7 @@ impl Storage {
         .bind(name.to_lowercase())
         .bind(status)
         .bind(document)
-        .bind(Utc::now().to_rfc3339())
+        .bind(updated_at.to_rfc3339())
         .execute(&self.pool)
         .await
         .map_err(|error| match &error {
@@ -323,7 +326,35 @@ impl Storage {
             }
             _ => StorageError::from(error),
         })?;
-        Ok(())
+        Ok(updated_at)
+    }
+
+    /// Removes one application of a workspace and every share link to it, in one
+    /// transaction; false when the workspace has no application with that id.
+    pub async fn delete_application(
+        &self,
+        workspace: Uuid,
+        application: Uuid,
+    ) -> Result<bool, StorageError> {
+        let (workspace, application) = (workspace.to_string(), application.to_string());
+        let mut transaction = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM applications WHERE workspace_id = $1 AND id = $2")
+            .bind(&workspace)
+            .bind(&application)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            transaction.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM share_links WHERE workspace_id = $1 AND application_id = $2")
+            .bind(&workspace)
+            .bind(&application)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// All applications of a workspace, by name.

@@ -1,4 +1,5 @@
-//! Small reusable view pieces: page header, loading and error panels, empty states, badges, stats.
+//! Small reusable view pieces: page header, loading and error panels, empty states, badges,
+//! stats, a progress bar and a live log.
 
 use leptos::prelude::*;
 
@@ -112,6 +113,43 @@ pub fn Stat(
                 {hint.map(|hint| view! { <span class="stat__hint">{hint}</span> })}
             </dd>
         </div>
+    }
+}
+
+/// A labelled progress bar, 0–100, with what is happening next to the figure.
+#[component]
+pub fn ProgressBar(
+    label: &'static str,
+    #[prop(into)] percent: Signal<u8>,
+    #[prop(optional, into)] detail: Option<Signal<String>>,
+) -> impl IntoView {
+    view! {
+        <div class="vm-progress">
+            <span class="vm-progress__label">
+                {move || match detail {
+                    Some(detail) => format!("{}% — {}", percent.get(), detail.get()),
+                    None => format!("{}%", percent.get()),
+                }}
+            </span>
+            <progress max="100" prop:value=move || percent.get() aria-label=label></progress>
+        </div>
+    }
+}
+
+/// A log that follows its newest line as lines arrive.
+#[component]
+pub fn LiveLog(label: &'static str, #[prop(into)] text: Signal<String>) -> impl IntoView {
+    let log_box = NodeRef::<leptos::html::Pre>::new();
+    Effect::new(move |_| {
+        text.track();
+        if let Some(element) = log_box.get() {
+            element.set_scroll_top(element.scroll_height());
+        }
+    });
+    view! {
+        <pre class="operation-log" aria-live="polite" aria-label=label node_ref=log_box>
+            {move || text.get()}
+        </pre>
     }
 }
 

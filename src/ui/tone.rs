@@ -1,6 +1,8 @@
 //! Which colour of status badge each typed status shows: good, bad, busy or neutral.
 
-use crate::model::{ApplicationStatus, OperationStatus, PackageStatus, WebVMState};
+use crate::model::{
+    ApplicationStatus, DeploymentStatus, OperationStatus, PackageStatus, WebVMState,
+};
 
 /// The colour family of a status badge; its name is the `badge--<tone>` CSS modifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,23 @@ impl BadgeTone for OperationStatus {
     }
 }
 
+impl BadgeTone for DeploymentStatus {
+    fn tone(self) -> Tone {
+        match self {
+            DeploymentStatus::Completed => Tone::Good,
+            DeploymentStatus::Failed => Tone::Bad,
+            DeploymentStatus::Preparing
+            | DeploymentStatus::Uploading
+            | DeploymentStatus::Building
+            | DeploymentStatus::Deploying => Tone::Busy,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +207,22 @@ mod tests {
             &[
                 (Pending, Tone::Neutral, "pending"),
                 (Running, Tone::Good, "running"),
+                (Completed, Tone::Good, "completed"),
+                (Failed, Tone::Bad, "failed"),
+            ],
+        );
+    }
+
+    #[test]
+    fn tones_of_deployment_statuses() {
+        use DeploymentStatus::*;
+        assert_table(
+            DeploymentStatus::ALL,
+            &[
+                (Preparing, Tone::Busy, "preparing"),
+                (Uploading, Tone::Busy, "uploading"),
+                (Building, Tone::Busy, "building"),
+                (Deploying, Tone::Busy, "deploying"),
                 (Completed, Tone::Good, "completed"),
                 (Failed, Tone::Bad, "failed"),
             ],

@@ -147,9 +147,9 @@ fn check_deployment_path(path: &str, result: &mut ValidationResult) {
 }
 
 fn check_upload(config: &DeploymentConfig, result: &mut ValidationResult) {
+    // A draft has no files yet: they are picked when it is deployed.
     let files: &[FileRef] = config.source_config.files.as_deref().unwrap_or_default();
     if files.is_empty() {
-        result.error("upload needs at least one file");
         return;
     }
     let mut paths = BTreeSet::new();

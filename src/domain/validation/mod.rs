@@ -21,6 +21,47 @@ use crate::model::{
     RuntimePackage, SystemResources, ValidationResult,
 };
 
+/// One application's validation, by the part of the form each result concerns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApplicationChecks {
+    /// Business rule 1: format, reserved names, uniqueness.
+    pub name: ValidationResult,
+    /// Required and optional runtimes, version requirements, what is installed.
+    pub runtime: ValidationResult,
+    /// Source, paths, entry point, build.
+    pub deployment: ValidationResult,
+    /// Command, environment, limits (rule 4: memory within the VM), health, restarts.
+    pub execution: ValidationResult,
+    /// Business rule 3: ports unique across the applications.
+    pub ports: ValidationResult,
+}
+
+impl ApplicationChecks {
+    /// No group has an error.
+    pub fn valid(&self) -> bool {
+        self.groups().iter().all(|(_, result)| result.valid)
+    }
+
+    /// Each group with its name, in form order.
+    pub fn groups(&self) -> [(&'static str, &ValidationResult); 5] {
+        [
+            ("name", &self.name),
+            ("runtime", &self.runtime),
+            ("deployment", &self.deployment),
+            ("execution", &self.execution),
+            ("ports", &self.ports),
+        ]
+    }
+
+    /// Every error of every group.
+    pub fn errors(&self) -> Vec<String> {
+        self.groups()
+            .iter()
+            .flat_map(|(_, result)| result.errors.iter().cloned())
+            .collect()
+    }
+}
+
 /// The validation rules over one snapshot of the application server's state.
 #[derive(Debug, Clone)]
 pub struct ValidationRules<'a> {
@@ -75,6 +116,19 @@ impl<'a> ValidationRules<'a> {
             port_users,
             resources,
             settings,
+        }
+    }
+
+    /// One application's checks grouped by the part of the form they concern, for showing
+    /// each next to its field as the user types. Together they are
+    /// [`ValidationRules::validate_application`].
+    pub fn check_application(&self, application: &Application) -> ApplicationChecks {
+        ApplicationChecks {
+            name: self.validate_application_name(application.name.as_str(), Some(application.id)),
+            runtime: self.validate_runtime_requirements(&application.runtime),
+            deployment: self.validate_deployment_config(&application.deployment),
+            execution: self.validate_execution_config(&application.execution),
+            ports: self.validate_application_ports(application),
         }
     }
 

@@ -97,7 +97,10 @@ pub async fn guard(State(guard): State<ApiGuard>, request: Request, next: Next) 
     if !path.starts_with("/api/") {
         return next.run(request).await;
     }
-    if !is_safe(request.method()) {
+    // The deploy-source routes make the server fetch for the caller: guarded like writes,
+    // GET included.
+    let server_fetch = crate::server::sources::is_source_route(&path);
+    if !is_safe(request.method()) || server_fetch {
         let header = |name| {
             request
                 .headers()
@@ -119,7 +122,7 @@ pub async fn guard(State(guard): State<ApiGuard>, request: Request, next: Next) 
             });
         }
     }
-    if guard.endpoints.is_write(&path) {
+    if guard.endpoints.is_write(&path) || server_fetch {
         let client = client_address(&request)
             .map(|address| address.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

@@ -141,7 +141,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// An error as an answer of the edge, in the JSON shape server-function clients read, with
 /// `Retry-After` where waiting helps.
-fn edge_response(error: AppError) -> Response {
+pub(crate) fn edge_response(error: AppError) -> Response {
     let status =
         StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let retry_after = match &error {

@@ -1,6 +1,8 @@
 //! One module per page; each loads its data through a server function.
 
+mod app_actions;
 mod application_detail;
+mod application_form;
 mod applications;
 mod backup;
 mod dashboard;
@@ -10,6 +12,7 @@ mod settings;
 mod status;
 
 pub use application_detail::ApplicationDetailPage;
+pub use application_form::NewApplicationPage;
 pub use applications::ApplicationsPage;
 pub use backup::BackupPage;
 pub use dashboard::DashboardPage;

@@ -196,10 +196,10 @@ fn deployment_config_rule() {
             },
         ),
         (
-            "upload without files",
+            "upload without files yet (a draft: they are picked at deploy time)",
             source(DeploymentSource::Upload, SourceConfig::default()),
             Expect {
-                errors: &["at least one file"],
+                errors: &[],
                 warnings: &[],
                 suggestions: &[],
             },

@@ -20,8 +20,10 @@ use crate::ui::components::{EmptyState, ErrorPanel, Loading, PageHeader, StatusB
 use crate::ui::format::timestamp;
 
 mod card;
+mod install_for;
 
 use card::PackageCard;
+use install_for::InstallFor;
 
 /// The category filter's choices: (category, label); `None` is every category.
 const CATEGORIES: [(Option<RuntimeCategory>, &str); 6] = [
@@ -124,6 +126,7 @@ pub fn PackagesPage() -> impl IntoView {
         />
         <VmStrip vm />
         <PackageNotice manager />
+        <InstallFor manager />
         <ActivityPanel manager />
         <form class="toolbar" method="get" action="/packages" role="search">
             <div class="field">

@@ -1,0 +1,45 @@
+//! The server functions the browser's application registry calls, handed to it as a
+//! `client::apps::ServerLink` (the client layer can't import this one).
+
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+
+use crate::client::apps::ServerLink;
+use crate::model::catalog::RuntimeCatalog;
+use crate::model::{Application, ApplicationId};
+
+/// The registry's link to this server's functions.
+pub struct ServerFunctions;
+
+impl ServerLink for ServerFunctions {
+    fn open_workspace(&self) -> LocalBoxFuture<'static, Result<(), String>> {
+        async { super::open_workspace().await.map(|_| ()).map_err(|error| error.to_string()) }
+            .boxed_local()
+    }
+
+    fn catalog(&self) -> LocalBoxFuture<'static, Result<RuntimeCatalog, String>> {
+        async { super::package_catalog().await.map_err(|error| error.to_string()) }.boxed_local()
+    }
+
+    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), String>> {
+        async move {
+            super::applications::save_application(application)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        }
+        .boxed_local()
+    }
+
+    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), String>> {
+        async move {
+            match super::applications::delete_application(id).await {
+                Ok(()) => Ok(()),
+                // The mirror never had it (say, its first write failed): nothing to delete.
+                Err(error) if error.status_code() == 404 => Ok(()),
+                Err(error) => Err(error.to_string()),
+            }
+        }
+        .boxed_local()
+    }
+}

@@ -1,0 +1,1094 @@
+//! The local-sync source: a folder on the user's disk, picked with the File System Access API
+//! (`showDirectoryPicker`), deployed once in full and then, with `watchEnabled`, kept in sync.
+//!
+//! - The folder's handle is kept in IndexedDB per application (`js/idb_store.js`); after a
+//!   reload the browser asks for permission again, which needs a click: [`reconnect`].
+//! - [`read_folder`] reads it all (the initial sync) and gives the [`FolderSnapshot`] that
+//!   [`watch`] compares against once those files are in the guest: a `FileSystemObserver` wakes it where the browser has one
+//!   (with a slow poll as a safety net), elsewhere it polls every second; either way it
+//!   compares size and modification time per path and reports a [`ChangeSet`] with the
+//!   changed files' bytes and the deleted paths.
+//! - [`ChangeSet::plan`] is the pure part that turns a change set into the files to pack and
+//!   the paths to delete, relative to the release (the top-level folder the initial deploy
+//!   stripped is stripped here too), deletions first.
+//! - Browsers without the API ([`directory_picker_supported`] is false) use a directory
+//!   `<input>` through `sources`, without watch.
+//! - Tests use an origin-private (OPFS) folder, which has the same interface:
+//!   [`use_opfs_folder`], [`opfs_write`], [`opfs_delete`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::client::apps::bundle::{SourceFile, SourceMaterial};
+use crate::client::apps::sources::SourceError;
+
+#[cfg(feature = "hydrate")]
+use crate::client::apps::sources::ReadProgress;
+#[cfg(feature = "hydrate")]
+use crate::model::{ApplicationId, DeployLimits};
+
+/// How often a folder is compared when the browser cannot tell us it changed.
+pub const POLL_MS: u64 = 1000;
+/// How often a folder is compared anyway when a `FileSystemObserver` watches it.
+pub const OBSERVED_POLL_MS: u64 = 5000;
+/// How long a burst of observed changes is let settle before the folder is compared.
+pub const SETTLE_MS: u64 = 50;
+
+/// Why a local folder could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    #[error("this browser cannot open local folders (it lacks the File System Access API): upload the folder instead; changes are then not watched")]
+    Unsupported,
+    #[error("no folder has been picked for this application")]
+    NoFolder,
+    #[error("no folder was picked")]
+    Cancelled,
+    #[error("reading the folder '{name}' needs your permission again: press Reconnect")]
+    PermissionNeeded { name: String },
+    #[error("reading the folder '{name}' was not allowed")]
+    Denied { name: String },
+    #[error("'{path}' is not a path inside the folder ({rule})")]
+    BadPath { path: String, rule: &'static str },
+    /// The folder no longer has the single top-level folder the release was made from
+    /// (stripped then): only a full deploy can lay it out again.
+    #[error("'{path}' is outside '{folder}', the single top-level folder the release was made from: deploy the whole folder again")]
+    LayoutChanged { path: String, folder: String },
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error("the browser failed: {0}")]
+    Browser(String),
+    #[error("this needs the page's JavaScript")]
+    BrowserOnly,
+}
+
+/// Whether this browser can pick a folder to sync (`showDirectoryPicker`).
+pub fn directory_picker_supported() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        browser::directory_picker_supported()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        false
+    }
+}
+
+/// What is known of one file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub size: u64,
+    /// `lastModified`, milliseconds since the epoch.
+    pub modified: i64,
+}
+
+/// Every file of a folder by path (`/`-separated, relative to the folder), with its stamp.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FolderSnapshot(pub BTreeMap<String, FileStamp>);
+
+impl FolderSnapshot {
+    pub fn total_bytes(&self) -> u64 {
+        self.0.values().map(|stamp| stamp.size).sum()
+    }
+}
+
+/// What differs between two snapshots of a folder, by path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Difference {
+    /// New files, and files whose size or modification time changed.
+    pub changed: Vec<String>,
+    /// Files that are gone.
+    pub deleted: Vec<String>,
+    /// Folders that held a deleted file and hold no file any more, or became a file (topmost
+    /// only).
+    pub emptied_dirs: Vec<String>,
+}
+
+impl Difference {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// Compares two snapshots of the same folder.
+pub fn compare(old: &FolderSnapshot, new: &FolderSnapshot) -> Difference {
+    let changed = new
+        .0
+        .iter()
+        .filter(|(path, stamp)| old.0.get(*path) != Some(*stamp))
+        .map(|(path, _)| path.clone())
+        .collect();
+    let deleted: Vec<String> = old
+        .0
+        .keys()
+        .filter(|path| !new.0.contains_key(*path))
+        .cloned()
+        .collect();
+    let live_dirs: BTreeSet<&str> = new.0.keys().flat_map(|path| ancestors(path)).collect();
+    let mut emptied = BTreeSet::new();
+    for path in &deleted {
+        // The topmost ancestor that holds no file now (ancestors run from the top down); it
+        // may have become a file, which is written after the folder is deleted.
+        if let Some(dir) = ancestors(path).find(|dir| !live_dirs.contains(dir)) {
+            emptied.insert(dir.to_string());
+        }
+    }
+    Difference {
+        changed,
+        deleted,
+        emptied_dirs: emptied.into_iter().collect(),
+    }
+}
+
+/// The folders a path is in, from the top down (`a/b/c` → `a`, `a/b`).
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/')
+        .map(move |(index, _)| &path[..index])
+}
+
+/// What changed in a watched folder since the last report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeSet {
+    /// New and modified files, with their bytes.
+    pub changed: Vec<SourceFile>,
+    /// Files that were deleted.
+    pub deleted: Vec<String>,
+    /// Folders left with no file (topmost only); mirrored by deleting them.
+    pub emptied_dirs: Vec<String>,
+}
+
+/// A change set as the guest applies it, every path relative to the release: first delete
+/// `delete` (files and whole folders; `rm -rf --` each), then extract `files` over the
+/// release exactly where they say (packed without stripping a top-level folder again).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncPlan {
+    pub files: Vec<SourceFile>,
+    pub delete: Vec<String>,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.deleted.is_empty() && self.emptied_dirs.is_empty()
+    }
+
+    /// The bytes the changed files bring.
+    pub fn changed_bytes(&self) -> u64 {
+        self.changed
+            .iter()
+            .map(|file| file.bytes.len() as u64)
+            .sum()
+    }
+
+    /// The plan for the guest. `stripped_folder` is the single top-level folder the initial
+    /// deploy stripped (`Bundle::stripped_folder`): paths lose it too, and a path outside it
+    /// is [`SyncError::LayoutChanged`]. Every path is checked to stay inside the release;
+    /// deletions come sorted and without what an emptied folder's deletion already covers.
+    /// A path both deleted and changed (a file that became a folder, or back) is deleted
+    /// and then written, which is why deletions run first.
+    pub fn plan(self, stripped_folder: Option<&str>) -> Result<SyncPlan, SyncError> {
+        for path in self
+            .changed
+            .iter()
+            .map(|file| file.path.as_str())
+            .chain(self.deleted.iter().map(String::as_str))
+            .chain(self.emptied_dirs.iter().map(String::as_str))
+        {
+            check_relative(path)?;
+        }
+        let release_path = |path: &str| -> Result<String, SyncError> {
+            match stripped_folder {
+                None => Ok(path.to_string()),
+                Some(folder) => path
+                    .strip_prefix(folder)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .map(str::to_string)
+                    .ok_or_else(|| SyncError::LayoutChanged {
+                        path: path.to_string(),
+                        folder: folder.to_string(),
+                    }),
+            }
+        };
+        let dirs: BTreeSet<&str> = self.emptied_dirs.iter().map(String::as_str).collect();
+        let covered = |path: &str| ancestors(path).any(|dir| dirs.contains(dir));
+        let mut delete = BTreeSet::new();
+        for path in self
+            .emptied_dirs
+            .iter()
+            .chain(&self.deleted)
+            .filter(|path| !covered(path))
+        {
+            delete.insert(release_path(path)?);
+        }
+        let files = self
+            .changed
+            .into_iter()
+            .map(|file| {
+                Ok(SourceFile {
+                    path: release_path(&file.path)?,
+                    ..file
+                })
+            })
+            .collect::<Result<Vec<_>, SyncError>>()?;
+        Ok(SyncPlan {
+            files,
+            delete: delete.into_iter().collect(),
+        })
+    }
+}
+
+/// A path relative to the folder: non-empty segments, none `.` or `..`, no NUL, not absolute.
+fn check_relative(path: &str) -> Result<(), SyncError> {
+    let bad = |rule| {
+        Err(SyncError::BadPath {
+            path: path.to_string(),
+            rule,
+        })
+    };
+    if path.is_empty() {
+        return bad("it is empty");
+    }
+    if path.starts_with('/') {
+        return bad("it is absolute");
+    }
+    if path.contains('\0') {
+        return bad("it contains a NUL character");
+    }
+    if path.split('/').any(|segment| segment.is_empty()) {
+        return bad("it has an empty segment");
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return bad("it has a '.' or '..' segment");
+    }
+    Ok(())
+}
+
+/// Whether reading a stored folder is allowed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Granted,
+    /// The browser will ask the user (after a click: [`reconnect`]).
+    Prompt,
+    Denied,
+}
+
+impl Permission {
+    /// `PermissionState` as the File System Access API gives it.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "granted" => Permission::Granted,
+            "prompt" => Permission::Prompt,
+            _ => Permission::Denied,
+        }
+    }
+}
+
+/// A picked folder (its `FileSystemDirectoryHandle`).
+#[derive(Clone)]
+pub struct Folder {
+    name: String,
+    #[cfg(feature = "hydrate")]
+    handle: wasm_bindgen::JsValue,
+}
+
+impl Folder {
+    /// The folder's own name (what the browser shows; not a full path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for Folder {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "Folder({})", self.name)
+    }
+}
+
+/// A folder read in full: the files to deploy, and the folder and snapshot to [`watch`] from
+/// once they are in the guest.
+#[derive(Debug)]
+pub struct FolderRead {
+    pub material: SourceMaterial,
+    pub folder: Folder,
+    pub snapshot: FolderSnapshot,
+}
+
+/// Ends a [`watch`] when stopped or dropped.
+pub struct WatchHandle {
+    #[cfg(feature = "hydrate")]
+    state: std::rc::Rc<browser::WatchState>,
+}
+
+impl WatchHandle {
+    /// Stops watching (the folder is compared no more; a report under way is dropped).
+    pub fn stop(&self) {
+        #[cfg(feature = "hydrate")]
+        self.state.stopped.set(true);
+    }
+
+    /// Whether a `FileSystemObserver` wakes the watch (false while polling, or before the
+    /// observer is set up).
+    pub fn observed(&self) -> bool {
+        #[cfg(feature = "hydrate")]
+        {
+            self.state.observed.get()
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            false
+        }
+    }
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(feature = "hydrate")]
+pub use browser::{
+    connected_folder, forget_folder, opfs_delete, opfs_write, pick_folder, read_folder, reconnect,
+    stored_folder, use_opfs_folder, watch,
+};
+
+#[cfg(not(feature = "hydrate"))]
+pub use ssr::{
+    connected_folder, forget_folder, opfs_delete, opfs_write, pick_folder, read_folder, reconnect,
+    stored_folder, use_opfs_folder, watch,
+};
+
+#[cfg(not(feature = "hydrate"))]
+mod ssr {
+    //! The server build's twins: nothing to pick, every call an error.
+
+    use super::*;
+    use crate::client::apps::sources::ReadProgress;
+    use crate::model::{ApplicationId, DeployLimits};
+
+    pub async fn pick_folder(app_id: ApplicationId) -> Result<Folder, SyncError> {
+        let _ = app_id;
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn stored_folder(
+        app_id: ApplicationId,
+    ) -> Result<Option<(Folder, Permission)>, SyncError> {
+        let _ = app_id;
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn reconnect(app_id: ApplicationId) -> Result<Folder, SyncError> {
+        let _ = app_id;
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn connected_folder(app_id: ApplicationId) -> Result<Folder, SyncError> {
+        let _ = app_id;
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn forget_folder(app_id: ApplicationId) -> Result<(), SyncError> {
+        let _ = app_id;
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn read_folder(
+        app_id: ApplicationId,
+        limits: DeployLimits,
+        progress: impl Fn(ReadProgress),
+    ) -> Result<FolderRead, SyncError> {
+        let _ = (app_id, limits, progress);
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub fn watch(
+        folder: Folder,
+        baseline: FolderSnapshot,
+        limits: DeployLimits,
+        on_change: impl Fn(Result<ChangeSet, SyncError>) + 'static,
+    ) -> WatchHandle {
+        let _ = (folder, baseline, limits, on_change);
+        WatchHandle {}
+    }
+
+    pub async fn use_opfs_folder(app_id: ApplicationId, name: &str) -> Result<Folder, SyncError> {
+        let _ = (app_id, name);
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn opfs_write(name: &str, path: &str, bytes: &[u8]) -> Result<(), SyncError> {
+        let _ = (name, path, bytes);
+        Err(SyncError::BrowserOnly)
+    }
+
+    pub async fn opfs_delete(name: &str, path: &str) -> Result<(), SyncError> {
+        let _ = (name, path);
+        Err(SyncError::BrowserOnly)
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    //! The browser side: `js/app_sources.js`.
+
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    use futures::StreamExt;
+    use js_sys::Array;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+
+    use super::*;
+    use crate::client::apps::sources::browser::{
+        field, file_bytes, listing_within, number_field, text_field, Turns,
+    };
+    use crate::client::apps::sources::check_listing;
+    use crate::client::vm::bridge::{js_error, js_message, sleep};
+
+    #[wasm_bindgen(module = "/js/app_sources.js")]
+    extern "C" {
+        #[wasm_bindgen(js_name = directoryPickerSupported)]
+        fn directory_picker_supported_js() -> bool;
+
+        #[wasm_bindgen(js_name = pickDirectory, catch)]
+        async fn pick_directory(app_id: &str) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = storedDirectory, catch)]
+        async fn stored_directory(app_id: &str) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = forgetDirectory, catch)]
+        async fn forget_directory(app_id: &str) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = directoryName)]
+        fn directory_name(handle: &JsValue) -> String;
+
+        #[wasm_bindgen(js_name = directoryPermission, catch)]
+        async fn directory_permission(handle: &JsValue, request: bool) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = scanDirectory, catch)]
+        async fn scan_directory(
+            handle: &JsValue,
+            max_files: u32,
+            max_bytes: f64,
+        ) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = observeDirectory, catch)]
+        async fn observe_directory(
+            handle: &JsValue,
+            on_change: &Closure<dyn FnMut()>,
+        ) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = unobserve)]
+        fn unobserve(observer: &JsValue);
+
+        #[wasm_bindgen(js_name = useOpfsFolder, catch)]
+        async fn use_opfs_folder_js(app_id: &str, name: &str) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = opfsWrite, catch)]
+        async fn opfs_write_js(
+            name: &str,
+            path: &str,
+            bytes: js_sys::Uint8Array,
+        ) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(js_name = opfsDelete, catch)]
+        async fn opfs_delete_js(name: &str, path: &str) -> Result<JsValue, JsValue>;
+    }
+
+    pub(super) fn directory_picker_supported() -> bool {
+        directory_picker_supported_js()
+    }
+
+    fn browser_error(error: JsValue) -> SyncError {
+        SyncError::Browser(js_message(&error))
+    }
+
+    fn folder(handle: JsValue) -> Folder {
+        Folder {
+            name: directory_name(&handle),
+            handle,
+        }
+    }
+
+    /// Asks the user for a folder (read only; call from a click) and keeps it for the app.
+    pub async fn pick_folder(app_id: ApplicationId) -> Result<Folder, SyncError> {
+        if !directory_picker_supported() {
+            return Err(SyncError::Unsupported);
+        }
+        match pick_directory(&app_id.to_string()).await {
+            Ok(handle) => Ok(folder(handle)),
+            Err(error) => match js_error(&error) {
+                (name, _) if name == "AbortError" => Err(SyncError::Cancelled),
+                (_, message) => Err(SyncError::Browser(message)),
+            },
+        }
+    }
+
+    /// The folder kept for the app, if any, and whether it may be read now.
+    pub async fn stored_folder(
+        app_id: ApplicationId,
+    ) -> Result<Option<(Folder, Permission)>, SyncError> {
+        let handle = stored_directory(&app_id.to_string())
+            .await
+            .map_err(browser_error)?;
+        if handle.is_null() || handle.is_undefined() {
+            return Ok(None);
+        }
+        let permission = directory_permission(&handle, false)
+            .await
+            .map_err(browser_error)?;
+        Ok(Some((
+            folder(handle),
+            Permission::parse(&permission.as_string().unwrap_or_default()),
+        )))
+    }
+
+    /// Asks again for permission to read the app's folder (after a reload; call from a
+    /// click).
+    pub async fn reconnect(app_id: ApplicationId) -> Result<Folder, SyncError> {
+        let Some((folder, permission)) = stored_folder(app_id).await? else {
+            return Err(SyncError::NoFolder);
+        };
+        if permission == Permission::Granted {
+            return Ok(folder);
+        }
+        let asked = directory_permission(&folder.handle, true)
+            .await
+            .map_err(browser_error)?;
+        match Permission::parse(&asked.as_string().unwrap_or_default()) {
+            Permission::Granted => Ok(folder),
+            Permission::Prompt => Err(SyncError::PermissionNeeded {
+                name: folder.name.clone(),
+            }),
+            Permission::Denied => Err(SyncError::Denied {
+                name: folder.name.clone(),
+            }),
+        }
+    }
+
+    /// The app's folder when it may be read now, else why not.
+    pub async fn connected_folder(app_id: ApplicationId) -> Result<Folder, SyncError> {
+        match stored_folder(app_id).await? {
+            None => Err(SyncError::NoFolder),
+            Some((folder, Permission::Granted)) => Ok(folder),
+            Some((folder, Permission::Prompt)) => Err(SyncError::PermissionNeeded {
+                name: folder.name.clone(),
+            }),
+            Some((folder, Permission::Denied)) => Err(SyncError::Denied {
+                name: folder.name.clone(),
+            }),
+        }
+    }
+
+    /// Forgets the app's folder (when the app is deleted or its source changes).
+    pub async fn forget_folder(app_id: ApplicationId) -> Result<(), SyncError> {
+        forget_directory(&app_id.to_string())
+            .await
+            .map(drop)
+            .map_err(browser_error)
+    }
+
+    /// A scan: the snapshot and each file's `File` (to read what changed).
+    struct Scan {
+        snapshot: FolderSnapshot,
+        files: BTreeMap<String, JsValue>,
+    }
+
+    async fn scan(folder: &Folder, limits: &DeployLimits) -> Result<Scan, SyncError> {
+        let listing = scan_directory(
+            &folder.handle,
+            limits.max_files,
+            limits.max_total_bytes as f64,
+        )
+        .await
+        .map_err(|error| match js_error(&error) {
+            (name, _) if name == "NotAllowedError" || name == "SecurityError" => {
+                SyncError::PermissionNeeded {
+                    name: folder.name.clone(),
+                }
+            }
+            (name, message) if name == "NotFoundError" => SyncError::Browser(format!(
+                "the folder '{}' or something in it is gone ({message})",
+                folder.name
+            )),
+            (_, message) => SyncError::Browser(message),
+        })?;
+        listing_within(&listing, limits)?;
+        let listed: Array = field(&listing, "files").unchecked_into();
+        let mut scan = Scan {
+            snapshot: FolderSnapshot::default(),
+            files: BTreeMap::new(),
+        };
+        for entry in listed.iter() {
+            let path = text_field(&entry, "path");
+            let stamp = FileStamp {
+                size: number_field(&entry, "size").max(0.0) as u64,
+                modified: number_field(&entry, "modified") as i64,
+            };
+            scan.snapshot.0.insert(path.clone(), stamp);
+            scan.files.insert(path, field(&entry, "file"));
+        }
+        check_listing(scan.snapshot.0.len(), scan.snapshot.total_bytes(), limits)?;
+        Ok(scan)
+    }
+
+    /// Reads the app's whole folder (the initial sync), when it may be read now.
+    pub async fn read_folder(
+        app_id: ApplicationId,
+        limits: DeployLimits,
+        progress: impl Fn(ReadProgress),
+    ) -> Result<FolderRead, SyncError> {
+        let folder = connected_folder(app_id).await?;
+        let scan = scan(&folder, &limits).await?;
+        let mut state = ReadProgress {
+            files_done: 0,
+            files_total: scan.files.len(),
+            bytes_done: 0,
+            bytes_total: scan.snapshot.total_bytes(),
+        };
+        progress(state);
+        let mut turns = Turns::new();
+        let mut files = Vec::with_capacity(scan.files.len());
+        for (path, file) in &scan.files {
+            let bytes = file_bytes(file, path).await?;
+            state.files_done += 1;
+            state.bytes_done += bytes.len() as u64;
+            check_listing(state.files_done, state.bytes_done, &limits)?;
+            files.push(SourceFile {
+                path: path.clone(),
+                bytes,
+                executable: false,
+            });
+            progress(state);
+            turns.take().await;
+        }
+        Ok(FolderRead {
+            material: SourceMaterial::Files(files),
+            folder,
+            snapshot: scan.snapshot,
+        })
+    }
+
+    pub(super) struct WatchState {
+        pub stopped: Cell<bool>,
+        pub observed: Cell<bool>,
+    }
+
+    /// Watches the folder from `baseline` (what the guest has) and calls `on_change` with
+    /// each change set, or with an error (once, until the folder reads again). Runs until
+    /// the handle is stopped or dropped.
+    pub fn watch(
+        folder: Folder,
+        baseline: FolderSnapshot,
+        limits: DeployLimits,
+        on_change: impl Fn(Result<ChangeSet, SyncError>) + 'static,
+    ) -> WatchHandle {
+        let state = Rc::new(WatchState {
+            stopped: Cell::new(false),
+            observed: Cell::new(false),
+        });
+        let task_state = state.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let state = task_state;
+            let (wake, mut woken) = futures::channel::mpsc::unbounded::<()>();
+            let on_observed = Closure::<dyn FnMut()>::new(move || {
+                let _ = wake.unbounded_send(());
+            });
+            let observer = observe_directory(&folder.handle, &on_observed)
+                .await
+                .unwrap_or(JsValue::NULL);
+            let observed = !observer.is_null() && !observer.is_undefined();
+            state.observed.set(observed);
+            let mut baseline = baseline;
+            let last_error: RefCell<Option<SyncError>> = RefCell::new(None);
+            while !state.stopped.get() {
+                if observed {
+                    let timer = std::pin::pin!(sleep(OBSERVED_POLL_MS));
+                    let _ = futures::future::select(woken.next(), timer).await;
+                    sleep(SETTLE_MS).await;
+                    while woken.try_recv().is_ok() {}
+                } else {
+                    sleep(POLL_MS).await;
+                }
+                if state.stopped.get() {
+                    break;
+                }
+                match changes(&folder, &baseline, &limits).await {
+                    Ok(None) => {
+                        last_error.replace(None);
+                    }
+                    Ok(Some((set, next))) => {
+                        last_error.replace(None);
+                        baseline = next;
+                        if !state.stopped.get() {
+                            on_change(Ok(set));
+                        }
+                    }
+                    Err(error) => {
+                        let repeated = last_error.borrow().as_ref() == Some(&error);
+                        if !repeated && !state.stopped.get() {
+                            last_error.replace(Some(error.clone()));
+                            on_change(Err(error));
+                        }
+                    }
+                }
+            }
+            if observed {
+                unobserve(&observer);
+            }
+            drop(on_observed);
+        });
+        WatchHandle { state }
+    }
+
+    /// Compares the folder with `baseline`: the change set and the new baseline, or `None`
+    /// when nothing changed. A changed file that can't be read now (it is being written)
+    /// keeps its old stamp, so the next comparison picks it up.
+    async fn changes(
+        folder: &Folder,
+        baseline: &FolderSnapshot,
+        limits: &DeployLimits,
+    ) -> Result<Option<(ChangeSet, FolderSnapshot)>, SyncError> {
+        let scan = scan(folder, limits).await?;
+        let difference = compare(baseline, &scan.snapshot);
+        if difference.is_empty() {
+            return Ok(None);
+        }
+        let mut next = scan.snapshot;
+        let mut changed = Vec::with_capacity(difference.changed.len());
+        for path in difference.changed {
+            let Some(file) = scan.files.get(&path) else {
+                continue;
+            };
+            match file_bytes(file, &path).await {
+                Ok(bytes) => changed.push(SourceFile {
+                    path,
+                    bytes,
+                    executable: false,
+                }),
+                Err(_) => match baseline.0.get(&path) {
+                    Some(stamp) => {
+                        next.0.insert(path, *stamp);
+                    }
+                    None => {
+                        next.0.remove(&path);
+                    }
+                },
+            }
+        }
+        let set = ChangeSet {
+            changed,
+            deleted: difference.deleted,
+            emptied_dirs: difference.emptied_dirs,
+        };
+        if set.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((set, next)))
+    }
+
+    /// Keeps the OPFS folder `name` (created if needed) as the app's picked folder (tests).
+    pub async fn use_opfs_folder(app_id: ApplicationId, name: &str) -> Result<Folder, SyncError> {
+        use_opfs_folder_js(&app_id.to_string(), name)
+            .await
+            .map(folder)
+            .map_err(browser_error)
+    }
+
+    /// Writes a file in the OPFS folder `name` (folders on the way created; tests).
+    pub async fn opfs_write(name: &str, path: &str, bytes: &[u8]) -> Result<(), SyncError> {
+        opfs_write_js(name, path, js_sys::Uint8Array::from(bytes))
+            .await
+            .map(drop)
+            .map_err(browser_error)
+    }
+
+    /// Deletes a file or folder in the OPFS folder `name` (tests).
+    pub async fn opfs_delete(name: &str, path: &str) -> Result<(), SyncError> {
+        opfs_delete_js(name, path)
+            .await
+            .map(drop)
+            .map_err(browser_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(entries: &[(&str, u64, i64)]) -> FolderSnapshot {
+        FolderSnapshot(
+            entries
+                .iter()
+                .map(|(path, size, modified)| {
+                    (
+                        path.to_string(),
+                        FileStamp {
+                            size: *size,
+                            modified: *modified,
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| item.to_string()).collect()
+    }
+
+    #[test]
+    fn comparisons() {
+        struct Case {
+            name: &'static str,
+            old: &'static [(&'static str, u64, i64)],
+            new: &'static [(&'static str, u64, i64)],
+            changed: &'static [&'static str],
+            deleted: &'static [&'static str],
+            emptied: &'static [&'static str],
+        }
+        let cases = [
+            Case {
+                name: "nothing changed",
+                old: &[("index.html", 10, 1)],
+                new: &[("index.html", 10, 1)],
+                changed: &[],
+                deleted: &[],
+                emptied: &[],
+            },
+            Case {
+                name: "modified time",
+                old: &[("index.html", 10, 1)],
+                new: &[("index.html", 10, 2)],
+                changed: &["index.html"],
+                deleted: &[],
+                emptied: &[],
+            },
+            Case {
+                name: "size",
+                old: &[("a.css", 10, 1)],
+                new: &[("a.css", 11, 1)],
+                changed: &["a.css"],
+                deleted: &[],
+                emptied: &[],
+            },
+            Case {
+                name: "added and deleted",
+                old: &[("a", 1, 1), ("b", 1, 1)],
+                new: &[("b", 1, 1), ("c", 1, 1)],
+                changed: &["c"],
+                deleted: &["a"],
+                emptied: &[],
+            },
+            Case {
+                name: "a folder removed with its subfolder",
+                old: &[
+                    ("css/a.css", 1, 1),
+                    ("css/vendor/b.css", 1, 1),
+                    ("index.html", 1, 1),
+                ],
+                new: &[("index.html", 1, 1)],
+                changed: &[],
+                deleted: &["css/a.css", "css/vendor/b.css"],
+                emptied: &["css"],
+            },
+            Case {
+                name: "a subfolder emptied, its parent still used",
+                old: &[("css/a.css", 1, 1), ("css/vendor/b.css", 1, 1)],
+                new: &[("css/a.css", 1, 1)],
+                changed: &[],
+                deleted: &["css/vendor/b.css"],
+                emptied: &["css/vendor"],
+            },
+            Case {
+                name: "one file of a folder deleted",
+                old: &[("css/a.css", 1, 1), ("css/b.css", 1, 1)],
+                new: &[("css/a.css", 1, 1)],
+                changed: &[],
+                deleted: &["css/b.css"],
+                emptied: &[],
+            },
+            Case {
+                name: "a folder replaced by a file of its name",
+                old: &[("docs/a.md", 1, 1)],
+                new: &[("docs", 5, 2)],
+                changed: &["docs"],
+                deleted: &["docs/a.md"],
+                emptied: &["docs"],
+            },
+            Case {
+                name: "a file replaced by a folder of its name",
+                old: &[("docs", 5, 2)],
+                new: &[("docs/a.md", 1, 1)],
+                changed: &["docs/a.md"],
+                deleted: &["docs"],
+                emptied: &[],
+            },
+        ];
+        for case in cases {
+            let difference = compare(&snapshot(case.old), &snapshot(case.new));
+            assert_eq!(difference.changed, strings(case.changed), "{}", case.name);
+            assert_eq!(difference.deleted, strings(case.deleted), "{}", case.name);
+            assert_eq!(
+                difference.emptied_dirs,
+                strings(case.emptied),
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    fn file(path: &str) -> SourceFile {
+        SourceFile {
+            path: path.to_string(),
+            bytes: path.as_bytes().to_vec(),
+            executable: false,
+        }
+    }
+
+    #[test]
+    fn plans() {
+        struct Case {
+            name: &'static str,
+            stripped: Option<&'static str>,
+            changed: &'static [&'static str],
+            deleted: &'static [&'static str],
+            emptied: &'static [&'static str],
+            /// The files' and deletions' release paths, or the error.
+            plan: Result<(&'static [&'static str], &'static [&'static str]), &'static str>,
+        }
+        let cases = [
+            Case {
+                name: "a change only",
+                stripped: None,
+                changed: &["index.html"],
+                deleted: &[],
+                emptied: &[],
+                plan: Ok((&["index.html"], &[])),
+            },
+            Case {
+                name: "a lone change in a subfolder keeps its folder",
+                stripped: None,
+                changed: &["css/site.css"],
+                deleted: &[],
+                emptied: &[],
+                plan: Ok((&["css/site.css"], &[])),
+            },
+            Case {
+                name: "files under an emptied folder go with it",
+                stripped: None,
+                changed: &[],
+                deleted: &["css/a.css", "css/vendor/b.css", "old.txt"],
+                emptied: &["css"],
+                plan: Ok((&[], &["css", "old.txt"])),
+            },
+            Case {
+                name: "a file that became a folder is deleted, then written",
+                stripped: None,
+                changed: &["docs/a.md"],
+                deleted: &["docs"],
+                emptied: &[],
+                plan: Ok((&["docs/a.md"], &["docs"])),
+            },
+            Case {
+                name: "the stripped top folder is stripped from every path",
+                stripped: Some("site"),
+                changed: &["site/index.html"],
+                deleted: &["site/css/a.css", "site/old.txt"],
+                emptied: &["site/css"],
+                plan: Ok((&["index.html"], &["css", "old.txt"])),
+            },
+            Case {
+                name: "a new file beside the stripped folder",
+                stripped: Some("site"),
+                changed: &["README.md"],
+                deleted: &[],
+                emptied: &[],
+                plan: Err("'README.md' is outside 'site', the single top-level folder the release was made from: deploy the whole folder again"),
+            },
+            Case {
+                name: "the stripped folder itself removed",
+                stripped: Some("site"),
+                changed: &[],
+                deleted: &["site/index.html"],
+                emptied: &["site"],
+                plan: Err("'site' is outside 'site', the single top-level folder the release was made from: deploy the whole folder again"),
+            },
+            Case {
+                name: "a folder whose name starts like the stripped one",
+                stripped: Some("site"),
+                changed: &["site2/index.html"],
+                deleted: &[],
+                emptied: &[],
+                plan: Err("'site2/index.html' is outside 'site', the single top-level folder the release was made from: deploy the whole folder again"),
+            },
+            Case {
+                name: "an escaping deletion",
+                stripped: None,
+                changed: &[],
+                deleted: &["../etc/passwd"],
+                emptied: &[],
+                plan: Err("'../etc/passwd' is not a path inside the folder (it has a '.' or '..' segment)"),
+            },
+            Case {
+                name: "an absolute change",
+                stripped: None,
+                changed: &["/etc/passwd"],
+                deleted: &[],
+                emptied: &[],
+                plan: Err("'/etc/passwd' is not a path inside the folder (it is absolute)"),
+            },
+            Case {
+                name: "an empty segment",
+                stripped: None,
+                changed: &[],
+                deleted: &[],
+                emptied: &["a//b"],
+                plan: Err("'a//b' is not a path inside the folder (it has an empty segment)"),
+            },
+        ];
+        for case in cases {
+            let set = ChangeSet {
+                changed: case.changed.iter().map(|path| file(path)).collect(),
+                deleted: strings(case.deleted),
+                emptied_dirs: strings(case.emptied),
+            };
+            let planned = set.clone().plan(case.stripped);
+            match case.plan {
+                Ok((files, delete)) => {
+                    let plan = planned.unwrap_or_else(|error| panic!("{}: {error}", case.name));
+                    let paths: Vec<String> =
+                        plan.files.iter().map(|file| file.path.clone()).collect();
+                    assert_eq!(paths, strings(files), "{}", case.name);
+                    assert_eq!(plan.delete, strings(delete), "{}", case.name);
+                    for (planned, original) in plan.files.iter().zip(&set.changed) {
+                        assert_eq!(planned.bytes, original.bytes, "{}", case.name);
+                    }
+                }
+                Err(message) => {
+                    assert_eq!(
+                        planned.map(|_| ()).unwrap_err().to_string(),
+                        message,
+                        "{}",
+                        case.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn permissions() {
+        let cases = [
+            ("granted", Permission::Granted),
+            ("prompt", Permission::Prompt),
+            ("denied", Permission::Denied),
+            ("", Permission::Denied),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(Permission::parse(text), expected, "{text}");
+        }
+    }
+}

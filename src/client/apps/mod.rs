@@ -1,0 +1,329 @@
+//! The page's applications: the registry in IndexedDB (the source of truth), mirrored to the
+//! server, and deployments into the VM from the four sources, as atomic releases.
+//!
+//! ```text
+//! save ─ domain validation (name, runtimes, deployment, execution, ports) ─ IndexedDB ─ mirror
+//! deploy ─ source (upload | url | github | local-sync) ─▶ SourceMaterial
+//!        ─▶ bundle: archive rules, limits, one tar.gz ─▶ push over 9p ─▶ extract into
+//!           releases/<id>/ ─▶ build (timeout) ─▶ switch `current` ─▶ prune ─▶ checkpoint
+//! ```
+//!
+//! The parts: `bundle` (checks and packs files), `deploy` (runs a deployment in the guest),
+//! `sources` (files, drops, URL and GitHub downloads), `local_sync` (a picked folder, watched),
+//! `record` (the IndexedDB record), `registry` (create, save, duplicate, delete) and
+//! `mirror` (server writes). In the server build the manager is an inert twin.
+
+pub mod bundle;
+pub mod deploy;
+pub mod sources;
+pub mod local_sync;
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use futures::future::LocalBoxFuture;
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use crate::client::packages::PackageManager;
+use crate::client::vm_controller::VmController;
+use crate::domain::app_registry::AppBook;
+use crate::domain::ports::{allocate_port, ports_in_use};
+use crate::domain::presets::PresetId;
+use crate::domain::validation::{unique_name, ApplicationChecks, ValidationRules};
+use crate::model::catalog::RuntimeCatalog;
+use crate::model::{
+    AppName, Application, ApplicationId, ApplicationServerSettings, DeploymentOperation,
+    RuntimePackage,
+};
+
+/// How the last write of an application to the server mirror went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorState {
+    /// Being written.
+    Saving,
+    /// The server has this version.
+    Saved,
+    /// The server refused it or could not be reached; the record is safe in this browser.
+    Failed(String),
+}
+
+/// Why an action on an application did not happen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppsError {
+    /// The record breaks a rule; each message names it.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("there is no application with id {0}")]
+    NotFound(ApplicationId),
+    /// Another deployment or action is in progress for it.
+    #[error("{0}")]
+    Busy(String),
+    /// The browser's storage failed; nothing was changed.
+    #[error("this browser's storage failed: {0}")]
+    Storage(String),
+    /// The VM, the source or the guest failed.
+    #[error("{0}")]
+    Deploy(String),
+    /// Only in the browser.
+    #[error("this needs the page's JavaScript")]
+    BrowserOnly,
+}
+
+/// What the registry needs from the server. The `app` layer passes it in (server functions
+/// belong to the `api` layer, which the client can't import): opening the workspace, the
+/// runtime catalog, and the mirror's writes. Errors are the server's words for users.
+pub trait ServerLink {
+    /// Gives this browser a workspace (its cookie) if it has none.
+    fn open_workspace(&self) -> LocalBoxFuture<'static, Result<(), String>>;
+    /// The runtime catalog.
+    fn catalog(&self) -> LocalBoxFuture<'static, Result<RuntimeCatalog, String>>;
+    /// Writes an application to the mirror (the server validates it again).
+    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), String>>;
+    /// Deletes an application from the mirror; deleting one the mirror never had is fine.
+    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), String>>;
+}
+
+/// What a deploy takes: files the user picked or dropped (upload), or the source saved in
+/// the application's configuration (url, github, local-sync).
+pub enum DeployInput {
+    /// Files or one archive picked or dropped now.
+    Upload(bundle::SourceMaterial),
+    /// The application's saved source.
+    Saved,
+}
+
+/// The page's applications (see the module docs). `Copy`: signals only.
+#[derive(Clone, Copy)]
+pub struct AppManager {
+    /// This browser's record: applications, deployments, current releases. A log line is
+    /// appended without waking it: see [`AppManager::log_written`].
+    pub book: RwSignal<AppBook>,
+    /// Wakes whoever shows deployment logs when a line is appended.
+    pub log_written: Trigger,
+    /// The record has been read from IndexedDB.
+    pub loaded: RwSignal<bool>,
+    /// The record was read and may be written (false before loading, or when storage
+    /// failed or holds a newer format).
+    pub writable: RwSignal<bool>,
+    /// The applications by name.
+    pub applications: Memo<Vec<Application>>,
+    /// The last mirror write of each application.
+    pub mirror: RwSignal<BTreeMap<ApplicationId, MirrorState>>,
+    /// A message about the last action that needs attention (e.g. an interrupted deploy).
+    pub notice: RwSignal<Option<String>>,
+    /// The server's runtime catalog, once loaded.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    catalog: RwSignal<Option<RuntimeCatalog>>,
+    /// The catalog's runtimes with this browser's install statuses.
+    packages: Memo<Vec<RuntimePackage>>,
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    vm: VmController,
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    runtimes: PackageManager,
+    /// The server's side (see [`ServerLink`]).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    server: StoredValue<std::rc::Rc<dyn ServerLink>, LocalStorage>,
+    /// Record writes run one at a time (see `record::change`).
+    #[cfg(feature = "hydrate")]
+    writes: StoredValue<std::rc::Rc<futures::lock::Mutex<()>>, LocalStorage>,
+}
+
+impl AppManager {
+    fn new(vm: VmController, runtimes: PackageManager, server: std::rc::Rc<dyn ServerLink>) -> Self {
+        let book = RwSignal::new(AppBook::default());
+        let catalog: RwSignal<Option<RuntimeCatalog>> = RwSignal::new(None);
+        let installs = runtimes.book;
+        AppManager {
+            book,
+            log_written: Trigger::new(),
+            loaded: RwSignal::new(false),
+            writable: RwSignal::new(false),
+            applications: Memo::new(move |_| {
+                book.with(|book| book.sorted().into_iter().cloned().collect())
+            }),
+            mirror: RwSignal::new(BTreeMap::new()),
+            notice: RwSignal::new(None),
+            catalog,
+            packages: Memo::new(move |_| {
+                catalog.with(|catalog| {
+                    let entries: Vec<RuntimePackage> = catalog
+                        .iter()
+                        .flat_map(|catalog| &catalog.entries)
+                        .map(|entry| entry.package.clone())
+                        .collect();
+                    installs.with(|record| record.apply_to(&entries))
+                })
+            }),
+            vm,
+            runtimes,
+            server: StoredValue::new_local(server),
+            #[cfg(feature = "hydrate")]
+            writes: StoredValue::new_local(std::rc::Rc::new(futures::lock::Mutex::new(()))),
+        }
+    }
+
+    /// Creates the manager and provides it as context: once, in `App`, after the
+    /// `PackageManager`, with the server's side. In the browser it reads the record and
+    /// opens the workspace.
+    pub fn provide(server: impl ServerLink + 'static) -> Self {
+        let manager = AppManager::new(
+            VmController::expect(),
+            PackageManager::expect(),
+            std::rc::Rc::new(server),
+        );
+        provide_context(manager);
+        #[cfg(feature = "hydrate")]
+        {
+            manager.start();
+            crate::client::test_hook::install_apps(manager);
+        }
+        manager
+    }
+
+    /// The manager `App` provided.
+    pub fn expect() -> Self {
+        expect_context::<AppManager>()
+    }
+
+    /// One application, tracked.
+    pub fn application(&self, id: ApplicationId) -> Signal<Option<Application>> {
+        let applications = self.applications;
+        Signal::derive(move || {
+            applications.with(|list| list.iter().find(|app| app.id == id).cloned())
+        })
+    }
+
+    /// One application by name (case-insensitive), tracked.
+    pub fn by_name(&self, name: String) -> Signal<Option<Application>> {
+        let applications = self.applications;
+        Signal::derive(move || {
+            applications.with(|list| {
+                list.iter()
+                    .find(|app| app.name.as_str().eq_ignore_ascii_case(&name))
+                    .cloned()
+            })
+        })
+    }
+
+    /// An application's deployments, newest first, tracked (logs included: it also wakes
+    /// on [`AppManager::log_written`]).
+    pub fn deployments(&self, id: ApplicationId) -> Signal<Vec<DeploymentOperation>> {
+        let book = self.book;
+        let log_written = self.log_written;
+        Signal::derive(move || {
+            log_written.track();
+            book.with(|book| book.history(id).iter().rev().cloned().collect())
+        })
+    }
+
+    /// The id of the deployment whose release `current` points at, tracked.
+    pub fn current_release(&self, id: ApplicationId) -> Signal<Option<Uuid>> {
+        let book = self.book;
+        Signal::derive(move || book.with(|book| book.current_releases.get(&id).copied()))
+    }
+
+    /// The catalog's runtimes with this browser's install statuses, tracked.
+    pub fn runtimes(&self) -> Memo<Vec<RuntimePackage>> {
+        self.packages
+    }
+
+    /// The settings in effect (the defaults until settings are stored: issue 12).
+    pub fn settings(&self) -> ApplicationServerSettings {
+        ApplicationServerSettings::default()
+    }
+
+    /// A new draft from a preset: its name made unique, a port allocated from the
+    /// settings' range (rule 3), deployment path `/srv/apps/<name>`. Not saved. Refused
+    /// only when every port of the range is taken.
+    pub fn new_draft(&self, preset: PresetId) -> Result<Application, AppsError> {
+        let settings = self.settings();
+        let (name, port) = self.book.with_untracked(|book| {
+            let taken = |candidate: &str| book.by_name(candidate).is_some();
+            let name = unique_name(preset.as_str(), taken);
+            let port = allocate_port(
+                settings.port_range,
+                &ports_in_use(book.applications.values()),
+            );
+            (name, port)
+        });
+        let name =
+            AppName::parse(&name).map_err(|error| AppsError::Invalid(vec![error.to_string()]))?;
+        let port = port.map_err(|error| AppsError::Invalid(vec![error.to_string()]))?;
+        Ok(crate::domain::presets::draft(
+            preset,
+            Uuid::new_v4(),
+            name,
+            port,
+            &settings,
+            Utc::now(),
+        ))
+    }
+
+    /// The domain's checks of a draft, grouped by the field they concern (for the form, as
+    /// the user types): against the other applications, the catalog and what is
+    /// installed, and the VM's memory.
+    pub fn check(&self, draft: &Application) -> ApplicationChecks {
+        let settings = self.settings();
+        let resources = self
+            .vm
+            .status
+            .with_untracked(|status| status.system_resources.clone());
+        self.packages.with(|packages| {
+            self.book.with(|book| {
+                let others: Vec<Application> = book
+                    .applications
+                    .values()
+                    .filter(|app| app.id != draft.id)
+                    .cloned()
+                    .collect();
+                ValidationRules::new(packages.iter(), &others, &resources, &settings)
+                    .check_application(draft)
+            })
+        })
+    }
+
+    /// The guest paths that deleting the application removes (for the confirmation).
+    pub fn files_to_delete(&self, id: ApplicationId) -> Vec<String> {
+        self.book.with_untracked(|book| {
+            book.applications
+                .get(&id)
+                .map(|app| crate::domain::release::paths_to_remove(&app.deployment))
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// The server build's twin: nothing runs outside the browser.
+#[cfg(not(feature = "hydrate"))]
+impl AppManager {
+    /// Creates or updates an application (browser only).
+    pub async fn save(&self, _draft: Application) -> Result<Application, AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+    /// Saves a copy under a new unique name and port (browser only).
+    pub async fn duplicate(&self, _id: ApplicationId) -> Result<Application, AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+    /// Deletes the application, its files in the guest and its mirror (browser only).
+    pub async fn delete(&self, _id: ApplicationId) -> Result<(), AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+    /// Deploys the application (browser only).
+    pub async fn deploy(
+        &self,
+        _id: ApplicationId,
+        _input: DeployInput,
+    ) -> Result<DeploymentOperation, AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+    /// Switches `current` back to the previous kept release (browser only).
+    pub async fn roll_back(&self, _id: ApplicationId) -> Result<DeploymentOperation, AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod actions;
+#[cfg(feature = "hydrate")]
+mod record;

@@ -1,0 +1,601 @@
+//! Integration tests of the application mirror's writes (`save_application`,
+//! `delete_application`): the real router over loopback HTTP, on a temporary SQLite file or a
+//! fresh PostgreSQL database when `WEBVM_TEST_POSTGRES_URL` is set (see `common::database`).
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use webvm_appserver::api::applications::SAVE_BODY_LIMIT;
+use webvm_appserver::host::build_app;
+use webvm_appserver::model::catalog::PackageCatalogEntry;
+use webvm_appserver::model::{
+    AppName, Application, DeploymentConfig, ExecutionConfig, PackageId, Port, RuntimeCategory,
+    RuntimePackage,
+};
+use webvm_appserver::server::config::EdgeConfig;
+use webvm_appserver::server::storage::Storage;
+
+/// A server on a free loopback port, with its storage at hand.
+struct TestServer {
+    base: String,
+    storage: Storage,
+    _data: tempfile::TempDir,
+}
+
+async fn start_with(edit: impl FnOnce(&mut EdgeConfig)) -> TestServer {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = common::database::test_config(data.path().join("data")).await;
+    edit(&mut config.edge);
+    let built = build_app(&config).await.expect("router builds");
+    let addr = common::serve_router(built.router, &config.edge).await;
+    TestServer {
+        base: format!("http://{addr}"),
+        storage: built.storage,
+        _data: data,
+    }
+}
+
+async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+/// One answer of a server function or page.
+struct Answer {
+    status: u16,
+    set_cookie: Option<String>,
+    body: Value,
+}
+
+impl Answer {
+    /// The `name=value` part of the `Set-Cookie` header, to send back as `Cookie`.
+    fn cookie(&self) -> String {
+        let set_cookie = self.set_cookie.as_deref().expect("a Set-Cookie header");
+        set_cookie.split(';').next().unwrap_or_default().to_string()
+    }
+
+    /// The problems of an `Invalid` error, joined.
+    fn problems(&self) -> String {
+        assert_eq!(self.status, 400, "{}", self.body);
+        let problems = self.body["Invalid"]["problems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("an Invalid error: {}", self.body));
+        problems
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// POSTs `body` with `content_type` to a server function, with extra headers.
+async fn post(
+    server: &TestServer,
+    function: &str,
+    content_type: &str,
+    body: String,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let mut request = client
+        .post(format!("{}/api/{function}", server.base))
+        .header("content-type", content_type)
+        .header("accept", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer {
+        status,
+        set_cookie,
+        body,
+    }
+}
+
+fn cookie_header(cookie: &Option<String>) -> Vec<(&str, &str)> {
+    cookie
+        .iter()
+        .map(|cookie| ("cookie", cookie.as_str()))
+        .collect()
+}
+
+/// `save_application` with a record given as JSON (so tests can send what the model refuses).
+async fn save_json(server: &TestServer, record: &Value, cookie: &Option<String>) -> Answer {
+    let body = json!({ "application": record }).to_string();
+    post(
+        server,
+        "save_application",
+        "application/json",
+        body,
+        &cookie_header(cookie),
+    )
+    .await
+}
+
+async fn save(server: &TestServer, application: &Application, cookie: &Option<String>) -> Answer {
+    save_json(server, &record(application), cookie).await
+}
+
+async fn delete(server: &TestServer, id: Uuid, cookie: &Option<String>) -> Answer {
+    let body = json!({ "id": id }).to_string();
+    post(
+        server,
+        "delete_application",
+        "application/json",
+        body,
+        &cookie_header(cookie),
+    )
+    .await
+}
+
+/// A read-only server function, called as the page's client calls it (form-encoded).
+async fn read(server: &TestServer, function: &str, body: &str, cookie: &Option<String>) -> Answer {
+    post(
+        server,
+        function,
+        "application/x-www-form-urlencoded",
+        body.to_string(),
+        &cookie_header(cookie),
+    )
+    .await
+}
+
+async fn page(server: &TestServer, path: &str, cookie: &Option<String>) -> (u16, String) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", server.base));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("page");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("html"))
+}
+
+/// A draft static site on `port`.
+fn application(name: &str, port: u16) -> Application {
+    let name = AppName::parse(name).expect("valid name");
+    let deployment = DeploymentConfig {
+        deployment_path: DeploymentConfig::default_path(&name),
+        entry_point: "index.html".into(),
+        ..DeploymentConfig::default()
+    };
+    let execution = ExecutionConfig {
+        command: "busybox".into(),
+        arguments: vec!["httpd".into(), "-f".into()],
+        port: Some(Port::parse(i64::from(port)).expect("valid port")),
+        ..ExecutionConfig::default()
+    };
+    let mut application = Application::new(Uuid::new_v4(), name, deployment, execution, Utc::now());
+    application.description = Some("A static site".into());
+    application
+}
+
+fn record(application: &Application) -> Value {
+    serde_json::to_value(application).expect("json")
+}
+
+/// The workspace id in a `webvm_workspace=<id>.<token>` cookie.
+fn workspace_of(cookie: &Option<String>) -> Uuid {
+    let value = cookie.as_deref().and_then(|cookie| cookie.split_once('='));
+    let id = value
+        .and_then(|(_, value)| value.split_once('.'))
+        .map(|(id, _)| id);
+    Uuid::parse_str(id.unwrap_or_default()).expect("a workspace id in the cookie")
+}
+
+/// Saves `application` into a new workspace and returns that workspace's cookie.
+async fn save_first(server: &TestServer, application: &Application) -> Option<String> {
+    let answer = save(server, application, &None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    Some(answer.cookie())
+}
+
+#[tokio::test]
+async fn the_first_save_makes_the_workspace_and_the_pages_show_the_app() {
+    let server = start().await;
+    let blog = application("blog", 8080);
+    let answer = save(&server, &blog, &None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["created"], true);
+    assert_eq!(answer.body["id"], blog.id.to_string());
+    assert_eq!(answer.body["name"], "blog");
+    assert!(answer.body["updatedAt"].is_string(), "{}", answer.body);
+    let set_cookie = answer.set_cookie.clone().expect("a workspace cookie");
+    assert!(set_cookie.starts_with("webvm_workspace="), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let cookie = Some(answer.cookie());
+
+    // The cookie opens the same workspace: no second cookie, the record replaced.
+    let again = save(&server, &blog, &cookie).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["created"], false);
+    assert!(again.set_cookie.is_none());
+
+    let list = read(&server, "list_applications", "", &cookie).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body.as_array().map(Vec::len), Some(1), "{}", list.body);
+    assert_eq!(list.body[0]["name"], "blog");
+    assert_eq!(list.body[0]["status"], "draft");
+    assert_eq!(list.body[0]["port"], 8080);
+
+    let got = read(&server, "get_application", "name=Blog", &cookie).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(
+        got.body,
+        record(&blog),
+        "the document comes back as it was sent"
+    );
+
+    let (status, html) = page(&server, "/applications", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("blog") && html.contains("A static site"));
+    let (status, html) = page(&server, "/applications/blog", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/srv/apps/blog"));
+    let (status, _) = page(&server, "/applications/blog", &None).await;
+    assert_eq!(status, 404, "another browser can't see it");
+}
+
+#[tokio::test]
+async fn over_tls_the_first_save_sets_the_host_prefixed_secure_cookie() {
+    // The cookie's attributes are tested in edge.rs; this checks that a save (not only
+    // open_workspace) gives the TLS cookie.
+    let server =
+        start_with(|edge| edge.public_origin = Some("https://apps.example.com".into())).await;
+    let body = json!({ "application": record(&application("shop", 8080)) }).to_string();
+    let answer = post(
+        &server,
+        "save_application",
+        "application/json",
+        body,
+        &[("origin", "https://apps.example.com")],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let set_cookie = answer.set_cookie.expect("a workspace cookie");
+    assert!(
+        set_cookie.starts_with("__Host-webvm_workspace=") && set_cookie.contains("; Secure"),
+        "{set_cookie}"
+    );
+}
+
+#[tokio::test]
+async fn a_rename_is_a_save_with_the_same_id() {
+    let server = start().await;
+    let mut app = application("old-name", 8080);
+    let cookie = save_first(&server, &app).await;
+    app.name = AppName::parse("New-Name").expect("valid");
+    let answer = save(&server, &app, &cookie).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["created"], false);
+    assert_eq!(answer.body["name"], "New-Name");
+
+    let list = read(&server, "list_applications", "", &cookie).await;
+    let names: Vec<&str> = list
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|row| row["name"].as_str())
+        .collect();
+    assert_eq!(names, ["New-Name"]);
+    assert_eq!(
+        read(&server, "get_application", "name=old-name", &cookie)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        read(&server, "get_application", "name=new-name", &cookie)
+            .await
+            .status,
+        200
+    );
+    // A change of case only is a rename too (the app keeps its own name).
+    app.name = AppName::parse("new-name").expect("valid");
+    assert_eq!(save(&server, &app, &cookie).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_name_another_app_has_is_refused_whatever_its_case() {
+    let server = start().await;
+    let cookie = save_first(&server, &application("blog", 8080)).await;
+    let answer = save(&server, &application("BLOG", 8081), &cookie).await;
+    let problems = answer.problems();
+    assert!(
+        problems.contains("application name 'BLOG' is already taken"),
+        "{problems}"
+    );
+    let list = read(&server, "list_applications", "", &cookie).await;
+    assert_eq!(
+        list.body.as_array().map(Vec::len),
+        Some(1),
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn names_that_break_the_rules_are_refused_naming_the_rule() {
+    let server = start().await;
+    let base = record(&application("valid-name", 8080));
+    let cases = [
+        ("ab", "has 2 characters; it must have 3 to 50"),
+        ("api", "is reserved by the router"),
+        ("Applications", "is reserved by the router"),
+        ("my app", "contains ' '; only letters, digits"),
+        ("a/b/c", "contains '/'"),
+        ("-edge-", "must start and end with a letter or digit"),
+    ];
+    for (name, rule) in cases {
+        let mut record = base.clone();
+        record["name"] = json!(name);
+        let answer = save_json(&server, &record, &None).await;
+        let problems = answer.problems();
+        assert!(
+            problems.contains(&format!("application.name: application name '{name}'"))
+                && problems.contains(rule),
+            "{name}: {problems}"
+        );
+        assert!(
+            answer.set_cookie.is_none(),
+            "a refused save makes no workspace"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_port_another_app_uses_is_refused() {
+    let server = start().await;
+    let cookie = save_first(&server, &application("first", 8080)).await;
+    let answer = save(&server, &application("second", 8080), &cookie).await;
+    let problems = answer.problems();
+    assert!(
+        problems.contains("port 8080 is already used by 'first'"),
+        "{problems}"
+    );
+    // Every reason is listed, not only the first.
+    let mut both = record(&application("third", 8080));
+    both["execution"]["command"] = json!("");
+    let problems = save_json(&server, &both, &cookie).await.problems();
+    assert!(
+        problems.contains("port 8080 is already used by 'first'")
+            && problems.contains("startup command is missing"),
+        "{problems}"
+    );
+    assert_eq!(
+        save(&server, &application("second", 8081), &cookie)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn clear_text_secrets_are_refused_and_sealed_ones_kept() {
+    let server = start().await;
+    let mut record = record(&application("secretive", 8080));
+    record["execution"]["secretEnvironment"] = json!({ "API_KEY": "hunter2-clear" });
+    let answer = save_json(&server, &record, &None).await;
+    let problems = answer.problems();
+    assert!(
+        problems.contains("application.execution.secretEnvironment.API_KEY")
+            && problems.contains("clear-text secrets are refused"),
+        "{problems}"
+    );
+    assert!(
+        !answer.body.to_string().contains("hunter2"),
+        "the value is not echoed"
+    );
+
+    let sealed = "enc:v1:key1:bm9uY2U:Y2lwaGVydGV4dA";
+    record["execution"]["secretEnvironment"] = json!({ "API_KEY": sealed });
+    let answer = save_json(&server, &record, &None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let cookie = Some(answer.cookie());
+    let got = read(&server, "get_application", "name=secretive", &cookie).await;
+    assert_eq!(
+        got.body["execution"]["secretEnvironment"]["API_KEY"], sealed,
+        "{}",
+        got.body
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_that_is_not_installed_warns_and_an_unknown_one_refuses() {
+    let server = start().await;
+    let catalog = [PackageCatalogEntry {
+        package: RuntimePackage::new(
+            PackageId::parse("nodejs-20").expect("valid id"),
+            "Node.js 20",
+            RuntimeCategory::Runtime,
+            "20.11.0",
+        ),
+        catalog_error: None,
+        details: Default::default(),
+    }];
+    server
+        .storage
+        .replace_runtime_packages(&catalog)
+        .await
+        .expect("catalog");
+    let mut app = application("node-app", 3000);
+    app.runtime.required_runtimes = vec![PackageId::parse("nodejs-20").expect("valid id")];
+    let answer = save(&server, &app, &None).await;
+    assert_eq!(
+        answer.status, 200,
+        "a draft saves before its runtime is installed"
+    );
+    let warnings = answer.body["warnings"].to_string();
+    assert!(
+        warnings.contains("nodejs-20 is not installed"),
+        "{warnings}"
+    );
+
+    let cookie = Some(answer.cookie());
+    let mut other = application("typo-app", 3001);
+    other.runtime.required_runtimes = vec![PackageId::parse("nodejs-2").expect("valid id")];
+    let problems = save(&server, &other, &cookie).await.problems();
+    assert!(
+        problems.contains("required runtime 'nodejs-2' is not in the package catalog"),
+        "{problems}"
+    );
+}
+
+#[tokio::test]
+async fn bodies_are_bounded_at_the_save_limit() {
+    let server = start().await;
+    // Over the default 64 KiB, within the save limit: accepted.
+    let mut app = application("roomy", 8080);
+    app.description = Some("d".repeat(100 * 1024));
+    let answer = save(&server, &app, &None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Over the save limit: 413 before the function runs.
+    app.description = Some("d".repeat(SAVE_BODY_LIMIT));
+    let cookie = Some(answer.cookie());
+    let answer = save(&server, &app, &cookie).await;
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert_eq!(
+        answer.body["TooLarge"]["limit_bytes"],
+        SAVE_BODY_LIMIT as u64
+    );
+    // delete_application keeps the default limit.
+    let big = json!({ "id": Uuid::new_v4(), "padding": "p".repeat(64 * 1024) }).to_string();
+    let answer = post(
+        &server,
+        "delete_application",
+        "application/json",
+        big,
+        &cookie_header(&cookie),
+    )
+    .await;
+    assert_eq!(answer.status, 413, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn writes_from_another_site_are_refused() {
+    let server = start().await;
+    let app = application("guarded", 8080);
+    let cookie = save_first(&server, &app).await;
+    let mut headers = cookie_header(&cookie);
+    headers.push(("origin", "https://evil.example"));
+    for (function, body) in [
+        (
+            "save_application",
+            json!({ "application": record(&application("planted", 8081)) }),
+        ),
+        ("delete_application", json!({ "id": app.id })),
+    ] {
+        let answer = post(
+            &server,
+            function,
+            "application/json",
+            body.to_string(),
+            &headers,
+        )
+        .await;
+        assert_eq!(answer.status, 403, "{function}: {}", answer.body);
+        assert!(answer.body["Forbidden"]["reason"].is_string());
+    }
+    let list = read(&server, "list_applications", "", &cookie).await;
+    let names: Vec<&str> = list
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|row| row["name"].as_str())
+        .collect();
+    assert_eq!(names, ["guarded"], "nothing changed");
+}
+
+#[tokio::test]
+async fn delete_removes_the_app_and_its_share_links() {
+    let server = start().await;
+    let app = application("short-lived", 8080);
+    let cookie = save_first(&server, &app).await;
+    let workspace = workspace_of(&cookie);
+    let token = server
+        .storage
+        .create_share_link(workspace, app.id)
+        .await
+        .expect("link");
+    let (status, _) = page(&server, &format!("/status/{token}"), &None).await;
+    assert_eq!(status, 200);
+
+    let answer = delete(&server, app.id, &cookie).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        read(&server, "get_application", "name=short-lived", &cookie)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        read(&server, "list_applications", "", &cookie).await.body,
+        json!([])
+    );
+    let answer = delete(&server, app.id, &cookie).await;
+    assert_eq!(answer.status, 404, "deleted twice: {}", answer.body);
+    assert_eq!(answer.body["NotFound"]["what"], "This application");
+    let answer = delete(&server, Uuid::new_v4(), &cookie).await;
+    assert_eq!(answer.status, 404, "unknown id: {}", answer.body);
+    assert_eq!(
+        delete(&server, app.id, &None).await.status,
+        404,
+        "no workspace"
+    );
+
+    // The link went with the app: saving the same id again does not revive it.
+    assert_eq!(save(&server, &app, &cookie).await.status, 200);
+    let (status, _) = page(&server, &format!("/status/{token}"), &None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn another_workspace_can_neither_read_nor_delete_nor_overwrite() {
+    let server = start().await;
+    let app = application("private", 8080);
+    let owner = save_first(&server, &app).await;
+    let stranger = save_first(&server, &application("elsewhere", 8080)).await;
+    assert_ne!(owner, stranger);
+
+    assert_eq!(
+        read(&server, "get_application", "name=private", &stranger)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(delete(&server, app.id, &stranger).await.status, 404);
+    // The same id saved by another workspace is that workspace's own record.
+    let mut copy = app.clone();
+    copy.name = AppName::parse("copied").expect("valid");
+    copy.execution.port = Some(Port::parse(8082).expect("valid port"));
+    assert_eq!(save(&server, &copy, &stranger).await.status, 200);
+
+    let got = read(&server, "get_application", "name=private", &owner).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body, record(&app));
+    assert_eq!(
+        read(&server, "get_application", "name=copied", &owner)
+            .await
+            .status,
+        404
+    );
+}

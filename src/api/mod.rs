@@ -11,9 +11,9 @@ use crate::model::{
 };
 
 pub mod applications;
-pub mod server_link;
 #[cfg(feature = "ssr")]
 pub mod context;
+pub mod server_link;
 
 /// What the Dashboard shows besides the live VM: the workspace's mirrored state at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

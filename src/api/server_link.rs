@@ -13,12 +13,22 @@ pub struct ServerFunctions;
 
 impl ServerLink for ServerFunctions {
     fn open_workspace(&self) -> LocalBoxFuture<'static, Result<(), String>> {
-        async { super::open_workspace().await.map(|_| ()).map_err(|error| error.to_string()) }
-            .boxed_local()
+        async {
+            super::open_workspace()
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        }
+        .boxed_local()
     }
 
     fn catalog(&self) -> LocalBoxFuture<'static, Result<RuntimeCatalog, String>> {
-        async { super::package_catalog().await.map_err(|error| error.to_string()) }.boxed_local()
+        async {
+            super::package_catalog()
+                .await
+                .map_err(|error| error.to_string())
+        }
+        .boxed_local()
     }
 
     fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), String>> {

@@ -34,11 +34,11 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::apps::bundle::{SourceFile, SourceMaterial};
 use super::apps::{AppManager, AppsError, DeployInput};
-use crate::domain::presets::PresetId;
-use crate::model::Application;
 use super::packages::PackageManager;
 use super::vm::{bridge, Capabilities, ExecCommand, ExitStatus, ProcessEvent, VmError};
 use super::vm_controller::VmController;
+use crate::domain::presets::PresetId;
+use crate::model::Application;
 
 /// A Rust value as the JS value `JSON.parse` would give for its JSON (maps as objects,
 /// `None` as `null`).
@@ -192,13 +192,16 @@ pub fn install_apps(apps: AppManager) {
     });
     set(&hook, "appBook", book.into_js_value());
 
-    let draft = Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |preset: JsValue| {
-        let preset = preset
-            .as_string()
-            .and_then(|text| text.parse::<PresetId>().ok())
-            .ok_or_else(|| apps_err("unknown preset"))?;
-        apps.new_draft(preset).map(|draft| to_js(&draft)).map_err(apps_err)
-    });
+    let draft =
+        Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |preset: JsValue| {
+            let preset = preset
+                .as_string()
+                .and_then(|text| text.parse::<PresetId>().ok())
+                .ok_or_else(|| apps_err("unknown preset"))?;
+            apps.new_draft(preset)
+                .map(|draft| to_js(&draft))
+                .map_err(apps_err)
+        });
     set(&hook, "newDraft", draft.into_js_value());
 
     let save = Closure::<dyn Fn(JsValue) -> Promise>::new(move |application: JsValue| {
@@ -211,13 +214,15 @@ pub fn install_apps(apps: AppManager) {
     });
     set(&hook, "saveApp", save.into_js_value());
 
-    let files = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |name: JsValue, files: JsValue| {
-        future_to_promise(async move {
-            let id = app_id(apps, &name)?;
-            let material = SourceMaterial::Files(source_files(&files)?);
-            deployed(apps.deploy(id, DeployInput::Upload(material)).await)
-        })
-    });
+    let files = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(
+        move |name: JsValue, files: JsValue| {
+            future_to_promise(async move {
+                let id = app_id(apps, &name)?;
+                let material = SourceMaterial::Files(source_files(&files)?);
+                deployed(apps.deploy(id, DeployInput::Upload(material)).await)
+            })
+        },
+    );
     set(&hook, "deployFiles", files.into_js_value());
 
     let archive = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Promise>::new(
@@ -263,7 +268,9 @@ fn source_files(files: &JsValue) -> Result<Vec<SourceFile>, JsValue> {
         .map_err(|_| apps_err("files must be an array"))?;
     list.iter()
         .map(|item| {
-            let field = |name: &str| Reflect::get(&item, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+            let field = |name: &str| {
+                Reflect::get(&item, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+            };
             let path = field("path")
                 .as_string()
                 .ok_or_else(|| apps_err("each file needs a path"))?;
@@ -282,7 +289,9 @@ fn source_files(files: &JsValue) -> Result<Vec<SourceFile>, JsValue> {
 }
 
 /// A deployment's end as the hook answers it.
-fn deployed(result: Result<crate::model::DeploymentOperation, AppsError>) -> Result<JsValue, JsValue> {
+fn deployed(
+    result: Result<crate::model::DeploymentOperation, AppsError>,
+) -> Result<JsValue, JsValue> {
     result.map(|operation| to_js(&operation)).map_err(apps_err)
 }
 

@@ -152,7 +152,9 @@ pub async fn build_app<View: IntoView + 'static>(
             storage.clone(),
             config.effective_packages_dir(),
         ))
-        .merge(sources::routes(sources::Sources::from_config(&config.fetch)))
+        .merge(sources::routes(sources::Sources::from_config(
+            &config.fetch,
+        )))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -132,9 +132,13 @@ impl AppManager {
                     let current = manager
                         .book
                         .with_untracked(|book| book.current_release(app.id).cloned());
-                    if let Err(error) =
-                        deploy::clean_interrupted(manager.vm, &app, found.deployment, current.as_ref())
-                            .await
+                    if let Err(error) = deploy::clean_interrupted(
+                        manager.vm,
+                        &app,
+                        found.deployment,
+                        current.as_ref(),
+                    )
+                    .await
                     {
                         manager.notice.try_set(Some(format!(
                             "The partial release of '{}' could not be removed from the VM: {error}",
@@ -404,8 +408,8 @@ impl AppManager {
             releases_kept: self.settings().releases_kept,
         };
         let release = deploy::run(self.vm, app, deployment, bundle, retention, reporter)
-        .await
-        .map_err(|error| fail(error.to_string()))?;
+            .await
+            .map_err(|error| fail(error.to_string()))?;
         Ok(ReleaseFacts {
             served_directory: release.served_directory,
             file_count: release.file_count,
@@ -487,19 +491,19 @@ impl AppManager {
         let (app, target) = self.book.with_untracked(|book| {
             let app = book.applications.get(&id).cloned();
             let current = book.current_releases.get(&id).copied();
-            let target =
-                crate::domain::release::rollback_target(
+            let target = crate::domain::release::rollback_target(
                 book.history(id),
                 current,
                 settings.releases_kept,
-            ).map(|op| {
-                    (
-                        op.id,
-                        op.served_directory.clone().unwrap_or_default(),
-                        op.file_count,
-                        op.total_bytes,
-                    )
-                });
+            )
+            .map(|op| {
+                (
+                    op.id,
+                    op.served_directory.clone().unwrap_or_default(),
+                    op.file_count,
+                    op.total_bytes,
+                )
+            });
             (app, target)
         });
         let app = app.ok_or(AppsError::NotFound(id))?;

@@ -15,8 +15,8 @@
 
 pub mod bundle;
 pub mod deploy;
-pub mod sources;
 pub mod local_sync;
+pub mod sources;
 
 use std::collections::BTreeMap;
 
@@ -130,7 +130,11 @@ pub struct AppManager {
 }
 
 impl AppManager {
-    fn new(vm: VmController, runtimes: PackageManager, server: std::rc::Rc<dyn ServerLink>) -> Self {
+    fn new(
+        vm: VmController,
+        runtimes: PackageManager,
+        server: std::rc::Rc<dyn ServerLink>,
+    ) -> Self {
         let book = RwSignal::new(AppBook::default());
         let catalog: RwSignal<Option<RuntimeCatalog>> = RwSignal::new(None);
         let installs = runtimes.book;

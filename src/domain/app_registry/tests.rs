@@ -250,7 +250,7 @@ fn runtime_status_moves_apps_at_rest_in_and_out_of_runtime_missing() {
 fn the_dependency_graph_lists_who_needs_each_runtime() {
     let mut web = draft("web");
     web.runtime.required_runtimes = vec![id("nginx"), id("python-311")];
-    let mut api = draft("api");
+    let mut api = draft("shop-api");
     api.runtime.required_runtimes = vec![id("python-311")];
     let mut book = book_with(&web);
     book.save(api.clone());

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use super::ValidationRules;
 use crate::model::{
-    BuildConfig, DeploymentConfig, DeploymentSource, ExecutionConfig, FileRef, HealthCheckConfig,
-    RestartPolicy, Sha256, SourceConfig, ValidationResult,
+    Application, BuildConfig, DeploymentConfig, DeploymentSource, ExecutionConfig, FileRef,
+    HealthCheckConfig, RestartPolicy, Sha256, SourceConfig, ValidationResult,
 };
 
 /// Longest build timeout accepted without a warning, in seconds.
@@ -120,6 +120,54 @@ fn check_relative_path(label: &str, path: &str, result: &mut ValidationResult) {
         result.error(format!("{label} '{path}' contains a NUL or backslash"));
     } else if path.split('/').any(|part| part == "..") {
         result.error(format!("{label} '{path}' must not contain '..'"));
+    }
+}
+
+impl ValidationRules<'_> {
+    /// No two applications share a deployment folder or nest one inside the other:
+    /// deleting or redeploying one would remove or replace the other's files.
+    pub fn validate_deployment_path_unique(&self, application: &Application) -> ValidationResult {
+        let mut result = ValidationResult::ok();
+        let own = absolute_deployment_path(&application.deployment.deployment_path);
+        for other in self
+            .applications
+            .iter()
+            .filter(|other| other.id != application.id)
+        {
+            let theirs = absolute_deployment_path(&other.deployment.deployment_path);
+            let nested = |outer: &str, inner: &str| {
+                inner
+                    .strip_prefix(outer)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            };
+            if own == theirs {
+                result.error(format!(
+                    "deployment path '{own}' is already used by '{}'",
+                    other.name
+                ));
+            } else if nested(&own, &theirs) || nested(&theirs, &own) {
+                result.error(format!(
+                    "deployment path '{own}' overlaps '{}''s '{theirs}': one is inside the other",
+                    other.name
+                ));
+            }
+        }
+        let conventional = DeploymentConfig::default_path(&application.name);
+        if !result.valid && conventional != own {
+            result.suggest(format!("use {conventional}"));
+        }
+        result
+    }
+}
+
+/// A deployment path as an absolute path without trailing slashes (relative ones are
+/// inside the app area).
+fn absolute_deployment_path(path: &str) -> String {
+    let path = path.trim_end_matches('/');
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{}/{path}", DeploymentConfig::APP_AREA)
     }
 }
 

@@ -126,7 +126,11 @@ impl<'a> ValidationRules<'a> {
         ApplicationChecks {
             name: self.validate_application_name(application.name.as_str(), Some(application.id)),
             runtime: self.validate_runtime_requirements(&application.runtime),
-            deployment: self.validate_deployment_config(&application.deployment),
+            deployment: {
+                let mut result = self.validate_deployment_config(&application.deployment);
+                result.merge(self.validate_deployment_path_unique(application));
+                result
+            },
             execution: self.validate_execution_config(&application.execution),
             ports: self.validate_application_ports(application),
         }
@@ -136,6 +140,7 @@ impl<'a> ValidationRules<'a> {
     /// execution configuration, and its ports against the other applications.
     pub fn validate_application(&self, application: &Application) -> ValidationResult {
         let mut result = self.validate_application_config(application);
+        result.merge(self.validate_deployment_path_unique(application));
         result.merge(self.validate_application_ports(application));
         result
     }

@@ -168,6 +168,7 @@ fn application_ports_and_whole_application() {
         &Expect {
             errors: &[
                 "'Blog' is already taken",
+                "deployment path '/srv/apps/blog' is already used by 'blog'",
                 "port 8000 is already used by 'blog'",
             ],
             warnings: &[],
@@ -239,5 +240,50 @@ fn settings_rule() {
     for (name, settings, expect) in &cases {
         let rules = ValidationRules::new(&packages, &[], &resources, settings);
         check(name, &rules.validate_settings(), expect);
+    }
+}
+
+#[test]
+fn deployment_paths_are_neither_shared_nor_nested() {
+    let packages = catalog();
+    let resources = resources();
+    let settings = ApplicationServerSettings::default();
+    let apps = apps();
+    let rules = ValidationRules::new(&packages, &apps, &resources, &settings);
+    // (the candidate's path, the errors expected)
+    let cases: [(&str, &[&str]); 6] = [
+        ("/srv/apps/newcomer", &[]),
+        ("newcomer", &[]),
+        (
+            "/srv/apps/blog",
+            &["deployment path '/srv/apps/blog' is already used by 'blog'"],
+        ),
+        (
+            "blog/",
+            &["deployment path '/srv/apps/blog' is already used by 'blog'"],
+        ),
+        (
+            "/srv/apps/blog/inner",
+            &["overlaps 'blog''s '/srv/apps/blog'"],
+        ),
+        ("/srv/apps/blogger", &[]),
+    ];
+    for (path, errors) in cases {
+        let mut candidate = application("newcomer");
+        candidate.deployment.deployment_path = path.to_owned();
+        let suggestions: &[&str] = if errors.is_empty() {
+            &[]
+        } else {
+            &["use /srv/apps/newcomer"]
+        };
+        check(
+            path,
+            &rules.validate_deployment_path_unique(&candidate),
+            &Expect {
+                errors,
+                warnings: &[],
+                suggestions,
+            },
+        );
     }
 }

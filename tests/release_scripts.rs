@@ -178,3 +178,74 @@ fn scripts_work_in_a_real_shell() {
     assert!(!std::path::Path::new(&root).exists());
     assert!(std::path::Path::new(&base).exists());
 }
+
+#[test]
+fn sync_script_applies_changes_to_a_kept_release_in_place() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let base = folder.path().to_str().expect("a UTF-8 path").to_string();
+    let paths = AppPaths::parse("/srv/apps/synced").expect("ok");
+    let release = Uuid::from_u128(7);
+    let root = paths.root().replace("/srv/apps", &base);
+    let dir = format!("{root}/releases/{release}");
+    std::fs::create_dir_all(format!("{dir}/old/deep")).expect("ok");
+    std::fs::write(format!("{dir}/index.html"), "v1").expect("ok");
+    std::fs::write(format!("{dir}/gone.txt"), "x").expect("ok");
+    std::fs::write(format!("{dir}/old/deep/a.txt"), "x").expect("ok");
+
+    // One changed file under a lone folder (not stripped), one edited, a file and a folder
+    // deleted.
+    let changed = [
+        SourceFile {
+            path: "css/site.css".into(),
+            bytes: b"body{}".to_vec(),
+            executable: false,
+        },
+        SourceFile {
+            path: "index.html".into(),
+            bytes: b"v2".to_vec(),
+            executable: false,
+        },
+    ];
+    let bundle = futures::executor::block_on(Bundle::pack_changes(
+        &changed,
+        &DeployLimits::default(),
+        |_| async {},
+    ))
+    .expect("packed");
+    let archive = format!("{base}/sync it.tar.gz");
+    std::fs::write(&archive, &bundle.tar_gz).expect("ok");
+    let delete = vec!["gone.txt".to_string(), "old".to_string()];
+    let (code, err) = sh(
+        &sync_script(&paths, release, &delete, Some(&archive)),
+        &base,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/index.html")).expect("ok"),
+        "v2"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/css/site.css")).expect("ok"),
+        "body{}"
+    );
+    assert!(!std::path::Path::new(&format!("{dir}/gone.txt")).exists());
+    assert!(!std::path::Path::new(&format!("{dir}/old")).exists());
+    assert!(!std::path::Path::new(&archive).exists(), "archive removed");
+
+    // Deletions only, no archive.
+    let (code, err) = sh(
+        &sync_script(&paths, release, &["css".to_string()], None),
+        &base,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!std::path::Path::new(&format!("{dir}/css")).exists());
+
+    // A release that is gone: its own exit code, and the archive is still removed.
+    std::fs::write(&archive, &bundle.tar_gz).expect("ok");
+    let (code, err) = sh(
+        &sync_script(&paths, Uuid::from_u128(8), &[], Some(&archive)),
+        &base,
+    );
+    assert_eq!(code, EXIT_TARGET_MISSING, "{err}");
+    assert!(!std::path::Path::new(&archive).exists(), "archive removed");
+}

@@ -170,17 +170,6 @@ pub async fn list_applications() -> Result<Vec<ApplicationSummary>, AppError> {
     Ok(applications.iter().map(ApplicationSummary::from).collect())
 }
 
-/// The caller's applications in full (the browser checks package removals against their
-/// required runtimes).
-#[server(prefix = "/api", endpoint = "workspace_applications")]
-pub async fn workspace_applications() -> Result<Vec<Application>, AppError> {
-    let storage = context::storage()?;
-    let Some(workspace) = context::current_workspace(&storage).await? else {
-        return Ok(Vec::new());
-    };
-    Ok(storage.list_applications(workspace).await?)
-}
-
 /// One application of the caller's workspace, by name.
 #[server(prefix = "/api", endpoint = "get_application")]
 pub async fn get_application(name: String) -> Result<Application, AppError> {

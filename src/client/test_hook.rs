@@ -19,6 +19,9 @@
 //! await webvm.deployFiles(name, [{ path, data /* string | Uint8Array */, executable }])
 //! await webvm.deployArchive(name, "site.zip", bytes); await webvm.deploySaved(name)
 //!   // each → the ended DeploymentOperation (status completed | failed)
+//! await webvm.useOpfsFolder(name, "site")   // local sync: an origin-private folder as picked
+//! await webvm.opfsWrite("site", "css/a.css", data); await webvm.opfsDelete("site", "old")
+//! webvm.syncStatus(name)   // { folder, release, changesApplied, lastChange, error } | null
 //! await webvm.checkpoint()   // saves the VM state → bytes
 //! ```
 
@@ -33,7 +36,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::apps::bundle::{SourceFile, SourceMaterial};
-use super::apps::{AppManager, AppsError, DeployInput};
+use super::apps::{local_sync, AppManager, AppsError, DeployInput};
 use super::packages::PackageManager;
 use super::vm::{bridge, Capabilities, ExecCommand, ExitStatus, ProcessEvent, VmError};
 use super::vm_controller::VmController;
@@ -246,6 +249,74 @@ pub fn install_apps(apps: AppManager) {
         })
     });
     set(&hook, "deploySaved", saved.into_js_value());
+    install_folder_hooks(&hook, apps);
+}
+
+/// Local sync without a picker: an origin-private folder stands in for a picked one.
+fn install_folder_hooks(hook: &Object, apps: AppManager) {
+    let use_folder = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(
+        move |name: JsValue, folder: JsValue| {
+            future_to_promise(async move {
+                let id = app_id(apps, &name)?;
+                let folder = folder.as_string().unwrap_or_default();
+                let picked = local_sync::use_opfs_folder(id, &folder)
+                    .await
+                    .map_err(apps_err)?;
+                Ok(JsValue::from_str(picked.name()))
+            })
+        },
+    );
+    set(hook, "useOpfsFolder", use_folder.into_js_value());
+
+    let write = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Promise>::new(
+        move |folder: JsValue, path: JsValue, data: JsValue| {
+            future_to_promise(async move {
+                let bytes = match data.as_string() {
+                    Some(text) => text.into_bytes(),
+                    None => Uint8Array::new(&data).to_vec(),
+                };
+                let (folder, path) = (folder.as_string(), path.as_string());
+                local_sync::opfs_write(
+                    &folder.unwrap_or_default(),
+                    &path.unwrap_or_default(),
+                    &bytes,
+                )
+                .await
+                .map_err(apps_err)?;
+                Ok(JsValue::UNDEFINED)
+            })
+        },
+    );
+    set(hook, "opfsWrite", write.into_js_value());
+
+    let delete = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(
+        move |folder: JsValue, path: JsValue| {
+            future_to_promise(async move {
+                let (folder, path) = (folder.as_string(), path.as_string());
+                local_sync::opfs_delete(&folder.unwrap_or_default(), &path.unwrap_or_default())
+                    .await
+                    .map_err(apps_err)?;
+                Ok(JsValue::UNDEFINED)
+            })
+        },
+    );
+    set(hook, "opfsDelete", delete.into_js_value());
+
+    let status =
+        Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |name: JsValue| {
+            let id = app_id(apps, &name)?;
+            let state = apps.sync.with_untracked(|states| states.get(&id).cloned());
+            Ok(state.map_or(JsValue::NULL, |state| {
+                to_js(&serde_json::json!({
+                    "folder": state.folder,
+                    "release": state.release,
+                    "changesApplied": state.changes_applied,
+                    "lastChange": state.last_change,
+                    "error": state.error,
+                }))
+            }))
+        });
+    set(hook, "syncStatus", status.into_js_value());
 }
 
 fn apps_err(error: impl std::fmt::Display) -> JsValue {

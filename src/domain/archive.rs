@@ -243,6 +243,25 @@ pub fn check_entries(
     limits: &DeployLimits,
     read: ReadState,
 ) -> Result<Layout, ArchiveRejected> {
+    check_all(entries, limits, read, true)
+}
+
+/// Checks the changed files of a synced folder by the same rules, with their paths kept as
+/// they are: they are already relative to the release, so a lone top-level folder (say one
+/// changed `css/site.css`) is not stripped.
+pub fn check_changed_files(
+    entries: &[RawEntry],
+    limits: &DeployLimits,
+) -> Result<Layout, ArchiveRejected> {
+    check_all(entries, limits, ReadState::default(), false)
+}
+
+fn check_all(
+    entries: &[RawEntry],
+    limits: &DeployLimits,
+    read: ReadState,
+    strip_single_folder: bool,
+) -> Result<Layout, ArchiveRejected> {
     let mut problems = Vec::new();
     let mut accepted: Vec<Normalized<'_>> = Vec::new();
     // Normalized path → index in `accepted`.
@@ -311,7 +330,7 @@ pub fn check_entries(
         }
     }
 
-    let stripped = common_folder(&accepted);
+    let stripped = common_folder(&accepted).filter(|_| strip_single_folder);
     let strip = usize::from(stripped.is_some());
     let kinds: BTreeMap<&[&str], &EntryKind> = accepted
         .iter()
@@ -735,6 +754,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn changed_files_keep_their_top_folder_and_the_rules() {
+        let entries = [RawEntry::file("css/site.css", 3, false)];
+        let layout = check_changed_files(&entries, &limits()).expect("accepted");
+        let paths: Vec<&str> = layout.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, vec!["css/site.css"]);
+        assert_eq!(layout.stripped_folder, None);
+        let escaping = [RawEntry::file("../up.txt", 1, false)];
+        assert!(check_changed_files(&escaping, &limits()).is_err());
     }
 
     #[test]

@@ -431,6 +431,42 @@ pub fn switch_script(
     Ok(script)
 }
 
+/// Applies a synced folder's changes to the kept release `release` in place (local sync with
+/// watch): deletes `delete` (paths relative to the release, already checked to stay inside
+/// it), then unpacks `archive` (the changed files, if any) over the release. Exits with
+/// [`EXIT_TARGET_MISSING`] when the release is gone; the archive is always removed.
+pub fn sync_script(
+    paths: &AppPaths,
+    release: Uuid,
+    delete: &[String],
+    archive: Option<&str>,
+) -> String {
+    let folder = paths.release(release);
+    let remove_archive = archive
+        .map(|archive| format!("rm -f -- {} 2>/dev/null; ", quote(archive)))
+        .unwrap_or_default();
+    let mut script = format!(
+        "if [ ! -d {folder} ]; then\n  echo {missing} >&2\n  {remove_archive}exit {EXIT_TARGET_MISSING}\nfi\ncd -- {folder} || exit 1\n",
+        folder = quote(&folder),
+        missing = quote(&format!("release folder {folder} is not in the VM any more")),
+    );
+    if !delete.is_empty() {
+        let quoted: Vec<String> = delete.iter().map(|path| quote(path)).collect();
+        let _ = writeln!(script, "rm -rf -- {} || exit 1", quoted.join(" "));
+    }
+    match archive {
+        Some(archive) => {
+            let _ = write!(
+                script,
+                "tar -xzf {archive} --no-same-owner\nstatus=$?\nrm -f -- {archive} 2>/dev/null\nexit \"$status\"",
+                archive = quote(archive),
+            );
+        }
+        None => script.push_str("exit 0"),
+    }
+    script
+}
+
 /// What deleting an application removes in the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::bundle::Bundle;
 use super::deploy::{self, DeployReporter};
+use super::watching::WatchStart;
 use super::{AppManager, AppsError, DeployInput, MirrorState};
+use crate::client::vm::bridge;
 use crate::domain::app_registry::{Interrupted, RegistryError, ReleaseFacts};
 use crate::domain::compat::check_compatibility;
 use crate::domain::ports::{allocate_port, ports_in_use};
@@ -272,6 +274,7 @@ impl AppManager {
                 app.name
             )));
         }
+        self.stop_watch(id);
         if deployed {
             if self.vm.state() != WebVMState::Ready {
                 return Err(AppsError::Deploy(format!(
@@ -289,6 +292,10 @@ impl AppManager {
             Ok(())
         })
         .await?;
+        if app.deployment.source_type == DeploymentSource::LocalSync {
+            // The stored folder handle goes with the app (nothing to forget is fine).
+            let _ = super::local_sync::forget_folder(id).await;
+        }
         let manager = *self;
         let deleted = self.server.get_value().delete(id);
         spawn_local(async move {
@@ -331,6 +338,8 @@ impl AppManager {
         let deployment = operation.id;
         self.change(move |book| Ok(book.begin_deployment(operation)?))
             .await?;
+        // A new release replaces what a watched folder was syncing into.
+        self.stop_watch(id);
         let reporter = Reporter {
             manager: *self,
             application: id,
@@ -342,11 +351,20 @@ impl AppManager {
         let now = Utc::now();
         let compatibility = self.compatibility(&app);
         let result = match outcome {
-            Ok(facts) => {
-                self.change(move |book| {
-                    Ok(book.complete_deployment(id, deployment, facts, compatibility, now)?)
-                })
-                .await
+            Ok((facts, watch)) => {
+                let completed = self
+                    .change(move |book| {
+                        Ok(book.complete_deployment(id, deployment, facts, compatibility, now)?)
+                    })
+                    .await;
+                if let (Ok(_), Some(watch)) = (&completed, watch) {
+                    reporter.log(&format!(
+                        "watching the folder '{}': its changes go into this release",
+                        watch.folder.name()
+                    ));
+                    self.start_watch(id, deployment, watch);
+                }
+                completed
             }
             Err(error) => {
                 let reason = error.to_string();
@@ -380,16 +398,24 @@ impl AppManager {
         deployment: Uuid,
         input: DeployInput,
         reporter: &Reporter,
-    ) -> Result<ReleaseFacts, AppsError> {
+    ) -> Result<(ReleaseFacts, Option<WatchStart>), AppsError> {
         let fail = |error: String| AppsError::Deploy(error);
         reporter.step(DeploymentStatus::Preparing, 2, "collecting the files");
-        let material = match input {
-            DeployInput::Upload(material) => material,
+        let (material, mut watch) = match input {
+            DeployInput::Upload(material) => (material, None),
             DeployInput::Saved => self.fetch_source(app, reporter).await?,
         };
         let limits = self.settings().deploy_limits;
-        let bundle =
-            Bundle::from_material(material, &limits).map_err(|error| fail(error.to_string()))?;
+        // Packing a large archive takes a while: the page gets a turn every few MiB.
+        let bundle = Bundle::pack(material, &limits, |packed| {
+            let percent = (packed.done_bytes * 4)
+                .checked_div(packed.total_bytes)
+                .map_or(25, |share| 25 + share as u8);
+            reporter.step(DeploymentStatus::Preparing, percent, "checking and packing");
+            bridge::sleep(0)
+        })
+        .await
+        .map_err(|error| fail(error.to_string()))?;
         reporter.log(&format!(
             "{} files, {} bytes, packed into {} bytes",
             bundle.file_count,
@@ -407,14 +433,18 @@ impl AppManager {
             current,
             releases_kept: self.settings().releases_kept,
         };
+        if let Some(watch) = &mut watch {
+            watch.stripped_folder = bundle.stripped_folder.clone();
+        }
         let release = deploy::run(self.vm, app, deployment, bundle, retention, reporter)
             .await
             .map_err(|error| fail(error.to_string()))?;
-        Ok(ReleaseFacts {
+        let facts = ReleaseFacts {
             served_directory: release.served_directory,
             file_count: release.file_count,
             total_bytes: release.total_bytes,
-        })
+        };
+        Ok((facts, watch))
     }
 
     /// The files of the application's saved source (url, github, local-sync).
@@ -422,7 +452,7 @@ impl AppManager {
         &self,
         app: &Application,
         reporter: &Reporter,
-    ) -> Result<super::bundle::SourceMaterial, AppsError> {
+    ) -> Result<(super::bundle::SourceMaterial, Option<WatchStart>), AppsError> {
         let source = &app.deployment.source_config;
         let progress = |received: u64, total: Option<u64>| {
             let percent = total
@@ -438,9 +468,10 @@ impl AppManager {
             DeploymentSource::Url => {
                 let url = source.url.clone().unwrap_or_default();
                 reporter.log(&format!("fetching {url} through the server"));
-                super::sources::fetch_url(&url, progress)
+                let material = super::sources::fetch_url(&url, progress)
                     .await
-                    .map_err(|error| fail(error.to_string()))
+                    .map_err(|error| fail(error.to_string()))?;
+                Ok((material, None))
             }
             DeploymentSource::Github => {
                 let repository = source.repository.clone().unwrap_or_default();
@@ -467,7 +498,7 @@ impl AppManager {
                         op.commit = Some(commit);
                     }
                 });
-                Ok(material)
+                Ok((material, None))
             }
             DeploymentSource::LocalSync => {
                 let limits = self.settings().deploy_limits;
@@ -479,7 +510,12 @@ impl AppManager {
                 })
                 .await
                 .map_err(|error| fail(error.to_string()))?;
-                Ok(read.material)
+                let watch = (source.watch_enabled == Some(true)).then(|| WatchStart {
+                    folder: read.folder,
+                    snapshot: read.snapshot,
+                    stripped_folder: None,
+                });
+                Ok((read.material, watch))
             }
         }
     }
@@ -520,6 +556,8 @@ impl AppManager {
         let deployment = operation.id;
         self.change(move |book| Ok(book.begin_deployment(operation)?))
             .await?;
+        // The watched folder synced into the release being left.
+        self.stop_watch(id);
         let reporter = Reporter {
             manager: *self,
             application: id,

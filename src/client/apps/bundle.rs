@@ -24,8 +24,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::domain::archive::{
-    check_entries, describe, ArchiveRejected, CheckedEntry, CheckedKind, EntryKind, Layout,
-    RawEntry, ReadState,
+    check_changed_files, check_entries, describe, ArchiveRejected, CheckedEntry, CheckedKind,
+    EntryKind, Layout, RawEntry, ReadState,
 };
 use crate::model::DeployLimits;
 
@@ -241,21 +241,8 @@ impl Bundle {
     {
         match material {
             SourceMaterial::Files(files) => {
-                let raw: Vec<RawEntry> = files
-                    .iter()
-                    .map(|file| {
-                        RawEntry::file(&file.path, file.bytes.len() as u64, file.executable)
-                    })
-                    .collect();
-                let layout = check_entries(&raw, limits, ReadState::default())?;
-                let mut packer = Packer::new(&layout, (layout.total_bytes / 2) as usize + 65_536);
-                for entry in &layout.entries {
-                    packer.add(entry, &files[entry.source].bytes)?;
-                    if let Some(progress) = packer.pause_due() {
-                        pause(progress).await;
-                    }
-                }
-                Bundle::finish(packer, &layout)
+                let layout = check_entries(&raw_files(&files), limits, ReadState::default())?;
+                Bundle::pack_files(&files, &layout, &mut pause).await
             }
             SourceMaterial::Archive { name, bytes } => match Format::detect(&name, &bytes) {
                 Some(Format::Zip) => pack_zip(&name, &bytes, limits, &mut pause).await,
@@ -263,6 +250,40 @@ impl Bundle {
                 None => Err(BundleError::UnknownFormat { name }),
             },
         }
+    }
+
+    /// Packs the changed files of a synced folder, paths kept as they are (already
+    /// relative to the release: see `domain::archive::check_changed_files`).
+    pub async fn pack_changes<F, P>(
+        files: &[SourceFile],
+        limits: &DeployLimits,
+        mut pause: F,
+    ) -> Result<Bundle, BundleError>
+    where
+        F: FnMut(PackProgress) -> P,
+        P: Future<Output = ()>,
+    {
+        let layout = check_changed_files(&raw_files(files), limits)?;
+        Bundle::pack_files(files, &layout, &mut pause).await
+    }
+
+    async fn pack_files<F, P>(
+        files: &[SourceFile],
+        layout: &Layout,
+        pause: &mut F,
+    ) -> Result<Bundle, BundleError>
+    where
+        F: FnMut(PackProgress) -> P,
+        P: Future<Output = ()>,
+    {
+        let mut packer = Packer::new(layout, (layout.total_bytes / 2) as usize + 65_536);
+        for entry in &layout.entries {
+            packer.add(entry, &files[entry.source].bytes)?;
+            if let Some(progress) = packer.pause_due() {
+                pause(progress).await;
+            }
+        }
+        Bundle::finish(packer, layout)
     }
 
     fn finish(packer: Packer, layout: &Layout) -> Result<Bundle, BundleError> {
@@ -276,6 +297,14 @@ impl Bundle {
             preview: describe(layout).into_iter().take(PREVIEW_ENTRIES).collect(),
         })
     }
+}
+
+/// The archive rules' view of loose files.
+fn raw_files(files: &[SourceFile]) -> Vec<RawEntry> {
+    files
+        .iter()
+        .map(|file| RawEntry::file(&file.path, file.bytes.len() as u64, file.executable))
+        .collect()
 }
 
 /// A ZIP entry's kind from its Unix mode (if any) and name.

@@ -10,7 +10,7 @@
 //!
 //! The parts: `bundle` (checks and packs files), `deploy` (runs a deployment in the guest),
 //! `sources` (files, drops, URL and GitHub downloads), `local_sync` (a picked folder, watched),
-//! `record` (the IndexedDB record), `registry` (create, save, duplicate, delete) and
+//! `watching` (a watched folder's changes into the release), `record` (the IndexedDB record), `registry` (create, save, duplicate, delete) and
 //! `mirror` (server writes). In the server build the manager is an inert twin.
 
 pub mod bundle;
@@ -46,6 +46,47 @@ pub enum MirrorState {
     Saved,
     /// The server refused it or could not be reached; the record is safe in this browser.
     Failed(String),
+}
+
+/// The watch of a local-sync application's folder, on this page (a reload ends it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The folder's name.
+    pub folder: String,
+    /// The release its changes go into.
+    pub release: Uuid,
+    /// Change sets applied so far.
+    pub changes_applied: u32,
+    /// What the last one did.
+    pub last_change: Option<String>,
+    /// Why the last one could not be applied (cleared by the next that is).
+    pub error: Option<String>,
+}
+
+impl SyncStatus {
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn watching(folder: String, release: Uuid) -> Self {
+        SyncStatus {
+            folder,
+            release,
+            changes_applied: 0,
+            last_change: None,
+            error: None,
+        }
+    }
+
+    /// Records how applying a change set went.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn record(&mut self, outcome: Result<String, String>) {
+        match outcome {
+            Ok(line) => {
+                self.changes_applied += 1;
+                self.last_change = Some(line);
+                self.error = None;
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
 }
 
 /// Why an action on an application did not happen.
@@ -112,6 +153,10 @@ pub struct AppManager {
     pub mirror: RwSignal<BTreeMap<ApplicationId, MirrorState>>,
     /// A message about the last action that needs attention (e.g. an interrupted deploy).
     pub notice: RwSignal<Option<String>>,
+    /// The watched folders of local-sync applications (see `watching`).
+    pub sync: RwSignal<BTreeMap<ApplicationId, SyncStatus>>,
+    #[cfg(feature = "hydrate")]
+    watches: StoredValue<BTreeMap<ApplicationId, local_sync::WatchHandle>, LocalStorage>,
     /// The server's runtime catalog, once loaded.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     catalog: RwSignal<Option<RuntimeCatalog>>,
@@ -121,8 +166,9 @@ pub struct AppManager {
     vm: VmController,
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     runtimes: PackageManager,
-    /// The server's side (see [`ServerLink`]).
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    /// The server's side (see [`ServerLink`]). Browser only: a local value must not be
+    /// dropped on another thread, which the server's runtime would do.
+    #[cfg(feature = "hydrate")]
     server: StoredValue<std::rc::Rc<dyn ServerLink>, LocalStorage>,
     /// Record writes run one at a time (see `record::change`).
     #[cfg(feature = "hydrate")]
@@ -135,6 +181,8 @@ impl AppManager {
         runtimes: PackageManager,
         server: std::rc::Rc<dyn ServerLink>,
     ) -> Self {
+        #[cfg(not(feature = "hydrate"))]
+        let _ = server;
         let book = RwSignal::new(AppBook::default());
         let catalog: RwSignal<Option<RuntimeCatalog>> = RwSignal::new(None);
         let installs = runtimes.book;
@@ -148,6 +196,9 @@ impl AppManager {
             }),
             mirror: RwSignal::new(BTreeMap::new()),
             notice: RwSignal::new(None),
+            sync: RwSignal::new(BTreeMap::new()),
+            #[cfg(feature = "hydrate")]
+            watches: StoredValue::new_local(BTreeMap::new()),
             catalog,
             packages: Memo::new(move |_| {
                 catalog.with(|catalog| {
@@ -161,6 +212,7 @@ impl AppManager {
             }),
             vm,
             runtimes,
+            #[cfg(feature = "hydrate")]
             server: StoredValue::new_local(server),
             #[cfg(feature = "hydrate")]
             writes: StoredValue::new_local(std::rc::Rc::new(futures::lock::Mutex::new(()))),
@@ -331,3 +383,5 @@ impl AppManager {
 mod actions;
 #[cfg(feature = "hydrate")]
 mod record;
+#[cfg(feature = "hydrate")]
+mod watching;

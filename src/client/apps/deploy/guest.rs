@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::lines::LineSplitter;
 use super::{DeployError, DeployReporter, Release, Retention};
 use crate::client::apps::bundle::Bundle;
+use crate::client::apps::local_sync::SyncPlan;
 use crate::client::vm::{
     bridge, guest_env_pairs, ExecCommand, ExecResult, ExitStatus, ProcessEvent,
 };
@@ -18,10 +19,10 @@ use crate::client::vm_controller::VmController;
 use crate::domain::lifecycle::StateMachine;
 use crate::domain::release::{
     build_invocation, cleanup_script, current_target, extract_script, releases_to_prune, removal,
-    served_directory, switch_script, AppPaths, BuildInvocation, DeployStep, EXIT_RELEASE_EXISTS,
-    EXIT_TARGET_MISSING,
+    served_directory, switch_script, sync_script, AppPaths, BuildInvocation, DeployStep,
+    EXIT_RELEASE_EXISTS, EXIT_TARGET_MISSING,
 };
-use crate::model::{Application, DeploymentOperation, DeploymentStatus};
+use crate::model::{Application, DeployLimits, DeploymentOperation, DeploymentStatus};
 
 /// Where the page → guest share is mounted in the guest (both engines).
 const GUEST_SHARE: &str = "/mnt/host";
@@ -371,5 +372,67 @@ pub async fn clean_interrupted(
         Ok(())
     } else {
         Err(DeployError::Cleanup(reason(&result)))
+    }
+}
+
+/// What [`apply_sync`] changed in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncApplied {
+    /// Files written (new or changed).
+    pub written: u32,
+    /// Files and folders deleted.
+    pub deleted: u32,
+    /// Bytes of the written files.
+    pub bytes: u64,
+}
+
+/// Applies a watched folder's changes to the release `release` in place (deletions first,
+/// then the changed files as one archive): one push and one EXEC, whatever the number of
+/// files. The files are checked by the archive rules before the VM is touched.
+pub async fn apply_sync(
+    vm: VmController,
+    application: &Application,
+    release: Uuid,
+    plan: SyncPlan,
+    limits: &DeployLimits,
+) -> Result<SyncApplied, DeployError> {
+    let paths = AppPaths::of(&application.deployment)?;
+    let bundle = if plan.files.is_empty() {
+        None
+    } else {
+        Some(
+            Bundle::pack_changes(&plan.files, limits, |_| bridge::sleep(0))
+                .await
+                .map_err(DeployError::Changes)?,
+        )
+    };
+    let archive = format!("{GUEST_SHARE}/.webvm-sync-{release}.tar.gz");
+    let applied = SyncApplied {
+        written: bundle.as_ref().map_or(0, |bundle| bundle.file_count),
+        deleted: plan.delete.len() as u32,
+        bytes: bundle.as_ref().map_or(0, |bundle| bundle.total_bytes),
+    };
+    let pushed = bundle.is_some();
+    if let Some(bundle) = bundle {
+        if let Err(error) = vm.push_file(archive.clone(), bundle.tar_gz).await {
+            let _ = vm.discard_pushed_file(&archive).await;
+            return Err(DeployError::Copy(error));
+        }
+    }
+    let script = sync_script(
+        &paths,
+        release,
+        &plan.delete,
+        pushed.then_some(archive.as_str()),
+    );
+    let result = shell(&vm, script).await;
+    if pushed {
+        let _ = vm.discard_pushed_file(&archive).await;
+    }
+    let result = result?;
+    match result.exit_code() {
+        Some(0) => Ok(applied),
+        Some(EXIT_TARGET_MISSING) => Err(DeployError::ReleaseMissing(release)),
+        _ => Err(DeployError::Extract(reason(&result))),
     }
 }

@@ -18,9 +18,10 @@
 //! with the [`Release`], or `failed` with the [`DeployError`]) and the VM checkpoint that
 //! follows are the caller's, who records them.
 //!
-//! The API: [`run`] (a new release), [`switch_to`] (roll back), [`remove_application_files`]
-//! (deleting an app) and [`clean_interrupted`] (after a reload). In the server build they
-//! fail with [`DeployError::BrowserOnly`].
+//! The API (browser build only; the page's actions are its only callers): [`run`] (a new
+//! release), [`switch_to`] (roll back), [`apply_sync`] (a watched folder's changes, into the
+//! current release in place), [`remove_application_files`] (deleting an app) and
+//! [`clean_interrupted`] (after a reload).
 
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 mod lines;
@@ -31,7 +32,9 @@ mod guest;
 use uuid::Uuid;
 
 #[cfg(feature = "hydrate")]
-pub use guest::{clean_interrupted, remove_application_files, run, switch_to};
+pub use guest::{
+    apply_sync, clean_interrupted, remove_application_files, run, switch_to, SyncApplied,
+};
 
 use crate::client::vm::VmError;
 use crate::domain::lifecycle::TransitionError;
@@ -121,61 +124,6 @@ pub enum DeployError {
     Vm(VmError),
     #[error(transparent)]
     Transition(#[from] TransitionError),
-    #[error("deploying needs the page's JavaScript")]
-    BrowserOnly,
+    #[error("the changed files were refused: {0}")]
+    Changes(crate::client::apps::bundle::BundleError),
 }
-
-#[cfg(not(feature = "hydrate"))]
-mod twin {
-    //! The server build's twin: nothing runs outside the browser.
-
-    use uuid::Uuid;
-
-    use super::{DeployError, DeployReporter, Release, Retention};
-    use crate::client::apps::bundle::Bundle;
-    use crate::client::vm_controller::VmController;
-    use crate::model::{Application, DeploymentOperation};
-
-    /// Deploys a release (browser only).
-    pub async fn run(
-        _vm: VmController,
-        _application: &Application,
-        _deployment: Uuid,
-        _bundle: Bundle,
-        _retention: Retention<'_>,
-        _reporter: &dyn DeployReporter,
-    ) -> Result<Release, DeployError> {
-        Err(DeployError::BrowserOnly)
-    }
-
-    /// Switches `current` (browser only).
-    pub async fn switch_to(
-        _vm: VmController,
-        _application: &Application,
-        _release: Uuid,
-        _served_directory: &str,
-    ) -> Result<(), DeployError> {
-        Err(DeployError::BrowserOnly)
-    }
-
-    /// Removes an application's files (browser only).
-    pub async fn remove_application_files(
-        _vm: VmController,
-        _application: &Application,
-    ) -> Result<(), DeployError> {
-        Err(DeployError::BrowserOnly)
-    }
-
-    /// Cleans up after an interrupted deployment (browser only).
-    pub async fn clean_interrupted(
-        _vm: VmController,
-        _application: &Application,
-        _deployment: Uuid,
-        _current: Option<&DeploymentOperation>,
-    ) -> Result<(), DeployError> {
-        Err(DeployError::BrowserOnly)
-    }
-}
-
-#[cfg(not(feature = "hydrate"))]
-pub use twin::{clean_interrupted, remove_application_files, run, switch_to};

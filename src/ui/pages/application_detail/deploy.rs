@@ -293,6 +293,33 @@ fn LocalFolder(id: ApplicationId) -> impl IntoView {
             <Show when=move || error.with(Option::is_some)>
                 <p class="inline-error" role="alert">{move || error.get().unwrap_or_default()}</p>
             </Show>
+            <SyncLine id />
         </div>
+    }
+}
+
+/// Whether the folder is being watched on this page, and what its last change did.
+#[component]
+fn SyncLine(id: ApplicationId) -> impl IntoView {
+    let sync = AppManager::expect().sync;
+    let status = Memo::new(move |_| sync.with(|states| states.get(&id).cloned()));
+    move || {
+        status.get().map(|status| {
+            let summary = match status.changes_applied {
+                0 => format!("Watching '{}': changes go into the VM as you save them.", status.folder),
+                count => format!(
+                    "Watching '{}': {count} change{} applied; last: {}.",
+                    status.folder,
+                    if count == 1 { "" } else { "s" },
+                    status.last_change.clone().unwrap_or_default()
+                ),
+            };
+            view! {
+                <p class="sync-status" data-testid="sync-status" aria-live="polite">{summary}</p>
+                {status.error.map(|error| view! {
+                    <p class="inline-error" role="alert">{format!("The last change could not be applied: {error}")}</p>
+                })}
+            }
+        })
     }
 }

@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{package_catalog, workspace_applications};
+use crate::api::package_catalog;
+use crate::client::apps::AppManager;
 use uuid::Uuid;
 
 use crate::client::packages::{PackageManager, PackageSources};
@@ -100,23 +101,21 @@ pub fn PackagesPage() -> impl IntoView {
     let manager = PackageManager::expect();
     let vm = VmController::expect();
     let catalog = Resource::new(|| (), |_| package_catalog());
-    let applications = LocalResource::new(workspace_applications);
-    // The resources stay this page's; the manager reads them through these while it is open.
+    // This browser's registry (the source of truth), once read: until then removing a
+    // runtime stays off, since an app might need it.
+    let apps = AppManager::expect();
+    // The resource stays this page's; the manager reads it through this while it is open.
     manager.attach(PackageSources {
         catalog: Memo::new(move |_| catalog.get().and_then(Result::ok)).into(),
-        applications: Memo::new(move |_| applications.get().and_then(Result::ok)).into(),
+        applications: Memo::new(move |_| {
+            (apps.loaded.get() && apps.writable.get()).then(|| apps.applications.get())
+        })
+        .into(),
     });
     // Browser only (effects don't run on the server): read the record, start the VM.
     Effect::new(move |_| {
         manager.start();
         vm.start_on_load();
-    });
-    Effect::new(move |_| {
-        if let Some(Err(error)) = applications.get() {
-            manager.notice.set(Some(format!(
-                "The workspace's applications could not be loaded ({error}); removing runtimes stays off until they are."
-            )));
-        }
     });
     view! {
         <Title text="Packages" />

@@ -665,7 +665,7 @@ impl DeployReporter for Reporter {
 
 impl AppManager {
     /// Appends a line to a deployment's log without waking the record.
-    fn log_line(&self, application: ApplicationId, deployment: Uuid, line: String) {
+    pub(super) fn log_line(&self, application: ApplicationId, deployment: Uuid, line: String) {
         self.book
             .try_update_untracked(|book| book.log(application, deployment, line));
         self.log_written.notify();

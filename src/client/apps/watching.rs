@@ -61,7 +61,7 @@ impl AppManager {
                     // Deployed again instead: that deploy watches on.
                     break;
                 };
-                if let Some(line) = outcome.as_ref().ok() {
+                if let Ok(line) = &outcome {
                     manager.log_line(id, release, format!("sync: {line}"));
                 }
                 manager.sync.try_update(|states| {

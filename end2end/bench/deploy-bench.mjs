@@ -20,14 +20,14 @@
 // Usage: scripts/bench-deploy.sh [one|many|zip|sync ...] [--runs=N]
 //        node end2end/bench/deploy-bench.mjs --write-zip=FILE   (writes the ZIP, no browser)
 //
-// Local sync: test_hook.rs has no local-sync hook yet. When window.webvm has both
-// `useOpfsFolder(appName, folderName)` and `opfsWrite(folderName, path, data)` (assumed
-// shapes, after local_sync's use_opfs_folder / opfs_write), the sync case deploys an OPFS
-// folder with watchEnabled, then times opfsWrite → new content readable in the guest.
-// Otherwise it prints "local-sync latency: not measured (no hook)".
+// Local sync: with window.webvm's `useOpfsFolder(appName, folderName)` and
+// `opfsWrite(folderName, path, data)`, the sync case deploys an origin-private folder with
+// watchEnabled, then times opfsWrite → new content readable in the guest.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+
+import { zipSync } from 'fflate';
 
 import {
   exec,
@@ -80,73 +80,11 @@ function hexText(size, prefix = '') {
   return lines.join('').slice(0, size);
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes) {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** A ZIP of `entries` ({ path, data: Buffer, mode }) with every entry stored (method 0). */
+/** A ZIP of `entries` ({ path, data: Buffer }) with every entry stored, written by fflate. */
 function storedZip(entries) {
-  const now = new Date();
-  const time = (now.getHours() << 11) | (now.getMinutes() << 5) | (now.getSeconds() >> 1);
-  const date = ((now.getFullYear() - 1980) << 9) | ((now.getMonth() + 1) << 5) | now.getDate();
-  const locals = [];
-  const centrals = [];
-  let offset = 0;
-  for (const entry of entries) {
-    const name = Buffer.from(entry.path, 'utf8');
-    const size = entry.data.length;
-    const crc = crc32(entry.data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(0, 8); // stored
-    local.writeUInt16LE(time, 10);
-    local.writeUInt16LE(date, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(size, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(0, 28);
-    locals.push(local, name, entry.data);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4); // made by Unix: the mode below counts
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(0, 10);
-    central.writeUInt16LE(time, 12);
-    central.writeUInt16LE(date, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(size, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.length, 28);
-    // extra, comment, disk, internal attributes: 0
-    central.writeUInt32LE(((entry.mode ?? 0o100644) * 0x10000) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    centrals.push(central, name);
-    offset += local.length + name.length + size;
-  }
-  const centralSize = centrals.reduce((sum, part) => sum + part.length, 0);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(centralSize, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, ...centrals, end]);
+  const files = {};
+  for (const entry of entries) files[entry.path] = [new Uint8Array(entry.data), { level: 0 }];
+  return Buffer.from(zipSync(files));
 }
 
 /** The 20 MiB site: index.html + 20 "images" (random) + 19 "scripts" (hex text), 512 KiB each. */

@@ -12,8 +12,9 @@ use crate::client::apps::local_sync::{self, Permission};
 use crate::client::apps::sources::{read_picked, Picked, ReadProgress};
 use crate::client::apps::{AppManager, DeployInput};
 use crate::client::vm_controller::VmController;
-use crate::model::{ApplicationId, DeploymentSource, WebVMState};
+use crate::model::{ApplicationId, DeploymentSource, DeploymentStatus, WebVMState};
 use crate::ui::components::{ProgressBar, StatusBadge};
+use crate::ui::format::megabytes;
 
 /// How the last deploy from this tab went.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +80,18 @@ pub fn DeployTab(id: ApplicationId) -> impl IntoView {
         spawn_local(async move {
             let result = manager.deploy(id, input).await;
             outcome.try_set(Some(match result {
-                Ok(operation) => Outcome::Done(format!(
-                    "Deployed: {}% — {}.",
-                    operation.progress, operation.status
+                Ok(operation) if operation.status == DeploymentStatus::Completed => {
+                    Outcome::Done(format!(
+                        "Deployed {} files ({}); the app's current release is the new one.",
+                        operation.file_count.unwrap_or_default(),
+                        megabytes(operation.total_bytes.unwrap_or_default() as f64 / 1_048_576.0)
+                    ))
+                }
+                Ok(operation) => Outcome::Failed(format!(
+                    "The deployment failed: {}. The previous release is still current.",
+                    operation
+                        .error
+                        .unwrap_or_else(|| operation.status.to_string())
                 )),
                 Err(error) => Outcome::Failed(error.to_string()),
             }));

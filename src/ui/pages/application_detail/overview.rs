@@ -166,6 +166,12 @@ pub fn LiveOverview(id: ApplicationId) -> impl IntoView {
                 <Facts application />
             }
         })}
+        {move || current.get().map(|release| view! {
+            <p class="muted" data-testid="current-release">
+                "Current release: " <code>{release.to_string()}</code>
+                " (" <code>"current"</code> " points at " <code>{format!("releases/{release}")}</code> ")"
+            </p>
+        })}
         <Show when=move || roll_error.with(Option::is_some)>
             <p class="inline-error" role="alert">{move || roll_error.get().unwrap_or_default()}</p>
         </Show>

@@ -1,0 +1,647 @@
+// Applications, end to end (issue 10), as a user does it on the Applications pages, in one
+// page whose VM boots once (from the server's boot snapshot) and runs across client-side
+// navigation:
+//   1. a static site from uploaded files (index.html, css/site.css) → a completed release,
+//      served from /srv/apps/<name>/current in the guest;
+//   2. a ZIP with a zip-slip entry (../evil.txt) is refused naming the entry, nothing written;
+//   3. a URL deploy of the local source server's site.tar.gz works; its 3 MiB big.tar.gz is
+//      refused as over the server's 1 MiB cap; http://[::1]:<port>/ is refused (loopback);
+//   4. a GitHub deploy (private repository, token e2e-token) against the GitHub-shaped API of
+//      fixtures/source-server.mjs records the fixture's commit SHA;
+//   6. a build `sleep 100` with a 2 s timeout fails ("build timed out after 2 s") and the
+//      previous release stays `current`;
+//   7. "Roll back" after two deploys switches `current` to the previous release;
+//   8. invalid names and a duplicate port show their rule next to the field, and Save says why;
+//   9. screenshots of each step at 1280 px, the list and an app's page at 390 px.
+// (5, local-sync watch, is its own suite.) The guest is checked through window.webvm.exec and
+// the registry read through window.webvm.appBook(); everything else is clicks and typing.
+// Figures are printed, never asserted.
+import { test, expect, type Page, type BrowserContext, type Locator } from '@playwright/test';
+import * as fs from 'node:fs';
+import { zipSync, type Zippable } from 'fflate';
+
+const SCREENSHOTS = 'screenshots';
+fs.mkdirSync(SCREENSHOTS, { recursive: true });
+
+// fixtures/source-server.mjs (started by playwright.config.ts; not imported: importing it
+// would start a second server).
+const SOURCE_PORT = Number(process.env.E2E_SOURCE_PORT ?? 3917);
+const SOURCE_ORIGIN = `http://127.0.0.1:${SOURCE_PORT}`;
+const FIXTURE_TOKEN = 'e2e-token';
+const FIXTURE_SHA = 'd6cd1e2bd19e03a81132a23b2025920577f84e37';
+/** The server's fetch cap in the e2e run (WEBVM_FETCH_MAX_BYTES). */
+const FETCH_MAX_BYTES = 1048576;
+
+const APP_AREA = '/srv/apps';
+const SITE = 'e2e-site';
+const URL_APP = 'e2e-url';
+const GITHUB_APP = 'e2e-github';
+
+const VM_READY_MS = 300_000;
+/** One deployment in the emulator: tens of seconds, more on a busy machine. */
+const DEPLOY_MS = 240_000;
+
+// ---- the page's hook (window.webvm), as far as this suite reads it ----------------------
+
+type ExecResult = { exitCode: number | null; stdout: string; stderr: string };
+type Deployment = {
+  id: string;
+  applicationId: string;
+  status: string;
+  progress: number;
+  logs: string[];
+  startTime: string;
+  endTime?: string;
+  error?: string;
+  sourceType?: string;
+  commit?: string;
+  servedDirectory?: string;
+  fileCount?: number;
+  totalBytes?: number;
+  rollbackTo?: string;
+};
+type AppRecord = {
+  id: string;
+  name: string;
+  status: string;
+  execution: { port?: number | null };
+  deployment: { deploymentPath: string; sourceType: string; sourceConfig: Record<string, unknown> };
+};
+type AppBook = {
+  applications: Record<string, AppRecord>;
+  deployments: Record<string, Deployment[]>;
+  currentReleases: Record<string, string>;
+};
+type AppsHook = {
+  state(): string;
+  exec(command: string, args?: string[], options?: object): Promise<ExecResult>;
+  appBook(): AppBook;
+};
+/** `window` with the hook (cast inside `page.evaluate`; the other specs declare their own). */
+type HookWindow = { webvm?: AppsHook };
+
+// ---- state shared by the serial tests ------------------------------------------------------
+
+let context: BrowserContext;
+let page: Page;
+const pageErrors: string[] = [];
+const figures: string[] = [];
+const figure = (label: string, value: string) => {
+  figures.push(`${label.padEnd(48)} ${value}`);
+  console.log(`[apps figure] ${label}: ${value}`);
+};
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The site's contents, version by version. */
+const indexHtml = (version: string) =>
+  `<!doctype html>\n<html><head><meta charset="utf-8"><title>e2e ${version}</title>` +
+  `<link rel="stylesheet" href="css/site.css"></head><body><h1>e2e site ${version}</h1></body></html>\n`;
+const SITE_CSS = 'body { font-family: sans-serif; color: #123; }\n';
+
+// ---- a stored (uncompressed) ZIP, written with fflate ---------------------------------------
+
+/** A ZIP of `entries`, each stored under its name as given — `../` included. */
+function storedZip(entries: { path: string; data: Buffer }[]): Buffer {
+  const files: Zippable = {};
+  for (const entry of entries) files[entry.path] = [new Uint8Array(entry.data), { level: 0 }];
+  return Buffer.from(zipSync(files));
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: `${SCREENSHOTS}/apps-${name}-1280.png`, fullPage: true });
+}
+
+async function vmReady(): Promise<void> {
+  await expect
+    .poll(async () => page.evaluate(() => {
+      const hook = (window as unknown as HookWindow).webvm;
+      return hook ? hook.state() : 'no-hook';
+    }), { timeout: VM_READY_MS, intervals: [500, 1000] })
+    .toBe('ready');
+}
+
+function exec(command: string, args: string[] = []): Promise<ExecResult> {
+  return page.evaluate(
+    ([c, a]) => (window as unknown as HookWindow).webvm!.exec(c as string, a as string[]),
+    [command, args] as const,
+  );
+}
+
+/** A file's text in the guest (fails the test when it can't be read). */
+async function guestFile(path: string): Promise<string> {
+  const result = await exec('cat', [path]);
+  expect(result.exitCode, `cat ${path}: ${result.stderr}`).toBe(0);
+  return result.stdout;
+}
+
+/** Where the app's `current` link points (relative to the app's folder), or "" without one. */
+async function currentLink(name: string): Promise<string> {
+  const result = await exec('readlink', [`${APP_AREA}/${name}/current`]);
+  return result.exitCode === 0 ? result.stdout.trim() : '';
+}
+
+/** The folders in the app's releases/ (sorted). */
+async function releaseFolders(name: string): Promise<string[]> {
+  const result = await exec('ls', ['-1A', `${APP_AREA}/${name}/releases`]);
+  return result.exitCode === 0 ? result.stdout.split('\n').filter(Boolean).sort() : [];
+}
+
+function book(): Promise<AppBook> {
+  return page.evaluate(() => (window as unknown as HookWindow).webvm!.appBook());
+}
+
+async function appNamed(name: string): Promise<AppRecord> {
+  const app = Object.values((await book()).applications).find((candidate) => candidate.name === name);
+  if (!app) throw new Error(`this browser's record has no application named ${name}`);
+  return app;
+}
+
+async function history(name: string): Promise<Deployment[]> {
+  const app = await appNamed(name);
+  return (await book()).deployments[app.id] ?? [];
+}
+
+/** The deployment id the record says `current` is (a roll back's target, not the roll back). */
+async function recordedCurrent(name: string): Promise<string | undefined> {
+  const app = await appNamed(name);
+  return (await book()).currentReleases[app.id];
+}
+
+async function openApplications(): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Applications', exact: true }).click();
+  await expect(page).toHaveURL(/\/applications$/);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Applications');
+}
+
+async function openApp(name: string): Promise<void> {
+  await openApplications();
+  await page.locator(`tr[data-app="${name}"]`).getByRole('link', { name: `Open ${name}` }).click();
+  await expect(page).toHaveURL(new RegExp(`/applications/${name}$`));
+  await expect(page.getByTestId('app-status')).toBeVisible();
+}
+
+type Tab = 'Overview' | 'Deploy' | 'Settings' | 'History';
+
+async function openTab(tab: Tab): Promise<void> {
+  await page.getByRole('navigation', { name: 'Application sections' }).getByRole('link', { name: tab, exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`[?&]tab=${tab.toLowerCase()}`));
+}
+
+/** The new-application form from the static-busybox preset. */
+async function openNewForm(): Promise<Locator> {
+  await openApplications();
+  await page.getByRole('link', { name: 'New application', exact: true }).click();
+  await expect(page).toHaveURL(/\/applications\/new/);
+  await page.getByRole('link', { name: /Static site \(BusyBox httpd\)/ }).click();
+  await expect(page).toHaveURL(/preset=static-busybox/);
+  const form = page.getByRole('form', { name: 'New application' });
+  await expect(form).toBeVisible();
+  return form;
+}
+
+/** Creates an application from the static-busybox preset (no runtime is needed to deploy). */
+async function createApp(name: string, configure?: (form: Locator) => Promise<void>): Promise<void> {
+  const form = await openNewForm();
+  await form.getByLabel('Application name', { exact: true }).fill(name);
+  // A new app's default deployment path follows its name.
+  await expect(form.getByLabel('Deployment path', { exact: true })).toHaveValue(`${APP_AREA}/${name}`);
+  if (configure) await configure(form);
+  await expect(page.getByTestId('save-blockers')).toHaveCount(0);
+  await form.getByRole('button', { name: 'Create application' }).click();
+  await expect(page).toHaveURL(new RegExp(`/applications/${name}$`), { timeout: 30_000 });
+  await expect(page.getByTestId('app-status')).toBeVisible();
+}
+
+/** Changes the app's settings on its Settings tab and saves them. */
+async function editSettings(change: (form: Locator) => Promise<void>): Promise<void> {
+  await openTab('Settings');
+  const form = page.getByRole('form', { name: 'Application settings' });
+  await expect(form).toBeVisible();
+  await change(form);
+  await expect(page.getByTestId('save-blockers')).toHaveCount(0);
+  await form.getByRole('button', { name: 'Save changes' }).click();
+  await expect(form.locator('.save-outcome')).toContainText('Saved', { timeout: 30_000 });
+}
+
+/** Picks files in the Deploy tab's "Files to deploy" input. */
+async function chooseFiles(files: { name: string; mimeType: string; buffer: Buffer }[]): Promise<void> {
+  await page.getByLabel('Files to deploy', { exact: true }).setInputFiles(files);
+  const chosen = files.length === 1 ? '1 item chosen.' : `${files.length} items chosen.`;
+  await expect(page.getByText(chosen)).toBeVisible();
+}
+
+/** What the Deploy tab shows once a deploy from it has ended. */
+function deployOutcome(): Locator {
+  return page.locator('.deploy-panel .save-outcome, [data-testid="deploy-error"]');
+}
+
+/**
+ * Runs `start` (a click), waits until the new deployment (or roll back) in the record has
+ * ended, then until `ended` shows (the page has also saved the VM by then), and returns it.
+ * `running` names a screenshot taken while the deployment's progress shows, if it does.
+ */
+async function deployAndWait(
+  name: string,
+  start: () => Promise<void>,
+  options: { ended?: () => Promise<void>; running?: string; label?: string } = {},
+): Promise<Deployment> {
+  const before = new Set((await history(name)).map((operation) => operation.id));
+  const clicked = Date.now();
+  await start();
+  if (options.running) {
+    // Best effort: a quick deployment may end before its progress shows.
+    try {
+      const active = page.getByTestId('deployment-active');
+      await active.waitFor({ state: 'visible', timeout: 10_000 });
+      await active.getByRole('progressbar', { name: 'Deployment progress' }).waitFor({ timeout: 2_000 });
+      await active.getByLabel('Deployment log', { exact: true }).waitFor({ timeout: 2_000 });
+      await shot(options.running);
+    } catch (error) {
+      console.log(`[apps] ${options.running}: progress not captured (${String(error).split('\n')[0]})`);
+    }
+  }
+  let found: Deployment | undefined;
+  await expect
+    .poll(
+      async () => {
+        found = (await history(name)).find((operation) => !before.has(operation.id));
+        return found?.status ?? 'not started';
+      },
+      { timeout: DEPLOY_MS, intervals: [250, 500, 1000] },
+    )
+    .toMatch(/^(completed|failed)$/);
+  if (options.ended) await options.ended();
+  else await expect(deployOutcome()).toBeVisible({ timeout: 120_000 });
+  const operation = found!;
+  const recorded = operation.endTime ? Date.parse(operation.endTime) - Date.parse(operation.startTime) : NaN;
+  const label = options.label ?? `${name} deploy`;
+  figure(`${label} (${operation.status}, recorded)`, Number.isNaN(recorded) ? '—' : seconds(recorded));
+  figure(`${label} (click to page done)`, seconds(Date.now() - clicked));
+  return operation;
+}
+
+/** The History tab's row of a deployment. */
+function historyRow(id: string): Locator {
+  return page.locator(`tr[data-deployment="${id}"]`);
+}
+
+// ---- the suite -------------------------------------------------------------------------------
+
+test.describe.serial('applications', () => {
+  test.beforeAll(async ({ browser }) => {
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+  });
+
+  test.afterAll(async () => {
+    console.log(`\nApplication figures:\n  ${figures.join('\n  ')}`);
+    await context?.close();
+  });
+
+  test('1. a static site from uploaded files deploys into the guest as the current release', async () => {
+    test.setTimeout(VM_READY_MS + 2 * DEPLOY_MS);
+    await page.goto('/applications');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByText('No applications yet')).toBeVisible();
+    await shot('list-empty');
+
+    await createApp(SITE);
+    await shot('created');
+    const booting = Date.now();
+    await vmReady();
+    figure('VM ready on the app page', seconds(Date.now() - booting));
+
+    await openTab('Deploy');
+    await chooseFiles([
+      { name: 'index.html', mimeType: 'text/html', buffer: Buffer.from(indexHtml('v1')) },
+      { name: 'css/site.css', mimeType: 'text/css', buffer: Buffer.from(SITE_CSS) },
+    ]);
+    await shot('upload-chosen');
+    const deployButton = page.getByRole('button', { name: 'Deploy files', exact: true });
+    await expect(deployButton).toBeEnabled();
+    const operation = await deployAndWait(SITE, () => deployButton.click(), { running: 'upload-deploying', label: 'upload 2 files' });
+    expect(operation.status, operation.error).toBe('completed');
+    expect(operation.fileCount).toBe(2);
+    expect(operation.progress).toBe(100);
+    expect(operation.sourceType).toBe('upload');
+    await expect(deployOutcome()).toContainText('completed');
+    await shot('upload-deployed');
+
+    // The history row, marked current.
+    await openTab('History');
+    const row = historyRow(operation.id);
+    await expect(row).toHaveAttribute('data-status', 'completed');
+    await expect(row.locator('.release-current')).toHaveText('current');
+    await expect(row).toContainText('2 files');
+    await row.locator('summary').click();
+    await expect(row.locator('pre.operation-log')).not.toBeEmpty();
+    await shot('upload-history');
+
+    // The guest serves it from current/.
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toBe(indexHtml('v1'));
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/css/site.css`)).toBe(SITE_CSS);
+    expect(await currentLink(SITE)).toBe(`releases/${operation.id}`);
+    expect(await releaseFolders(SITE)).toEqual([operation.id]);
+    expect(await recordedCurrent(SITE)).toBe(operation.id);
+    await openTab('Overview');
+    await expect(page.getByTestId('app-status')).not.toContainText('draft');
+  });
+
+  test('2. a ZIP with a zip-slip entry is refused, naming the entry, and nothing is written', async () => {
+    test.setTimeout(DEPLOY_MS + 60_000);
+    const releasesBefore = await releaseFolders(SITE);
+    const currentBefore = await currentLink(SITE);
+    const zip = storedZip([
+      { path: 'index.html', data: Buffer.from(indexHtml('evil')) },
+      { path: '../evil.txt', data: Buffer.from('this must never reach the guest\n') },
+    ]);
+    await openTab('Deploy');
+    await chooseFiles([{ name: 'evil.zip', mimeType: 'application/zip', buffer: zip }]);
+    const operation = await deployAndWait(SITE, () => page.getByRole('button', { name: 'Deploy files', exact: true }).click(), {
+      label: 'zip-slip refusal',
+    });
+    expect(operation.status).toBe('failed');
+    expect(operation.error).toContain("'../evil.txt'");
+    expect(operation.error).toContain('zip-slip');
+    await shot('zip-slip-deploy-tab');
+
+    await openTab('History');
+    const row = historyRow(operation.id);
+    await expect(row).toHaveAttribute('data-status', 'failed');
+    await expect(row.locator('.inline-error')).toContainText("entry '../evil.txt' escapes the app's folder (zip-slip)");
+    await shot('zip-slip-refused');
+
+    // Nothing was written: no new release, `current` unchanged, no evil.txt anywhere.
+    expect(await releaseFolders(SITE)).toEqual(releasesBefore);
+    expect(await currentLink(SITE)).toBe(currentBefore);
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toBe(indexHtml('v1'));
+    const evil = await exec('find', [APP_AREA, '-name', 'evil.txt']);
+    expect(evil.stdout.trim()).toBe('');
+  });
+
+  test('3. a URL deploy fetches through the server; too large and loopback URLs are refused', async () => {
+    test.setTimeout(4 * DEPLOY_MS);
+    const siteUrl = `${SOURCE_ORIGIN}/site.tar.gz`;
+    await createApp(URL_APP, async (form) => {
+      await form.getByRole('combobox', { name: 'Source', exact: true }).selectOption('url');
+      await form.getByLabel('Archive URL', { exact: true }).fill(siteUrl);
+    });
+    await vmReady();
+    await openTab('Deploy');
+    await expect(page.locator('.deploy-panel')).toContainText(`From ${siteUrl}`);
+    const deploy = () => page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    const first = await deployAndWait(URL_APP, deploy, { running: 'url-deploying', label: 'url site.tar.gz' });
+    expect(first.status, first.error).toBe('completed');
+    expect(first.sourceType).toBe('url');
+    // The tarball's single top-level folder `site/` is stripped.
+    expect(await guestFile(`${APP_AREA}/${URL_APP}/current/index.html`)).toContain('Deployed from a URL');
+    expect(await guestFile(`${APP_AREA}/${URL_APP}/current/about/index.html`)).toContain('About');
+    expect(await guestFile(`${APP_AREA}/${URL_APP}/current/style.css`)).toContain('font-family');
+    expect(await currentLink(URL_APP)).toBe(`releases/${first.id}`);
+    await shot('url-deployed');
+
+    // 3 MiB against the server's 1 MiB cap: refused before it is streamed.
+    await editSettings((form) => form.getByLabel('Archive URL', { exact: true }).fill(`${SOURCE_ORIGIN}/big.tar.gz`));
+    await openTab('Deploy');
+    const big = await deployAndWait(URL_APP, deploy, { label: 'url big.tar.gz refusal' });
+    expect(big.status).toBe('failed');
+    expect(big.error).toContain(`over the limit of ${FETCH_MAX_BYTES} bytes`);
+    await openTab('History');
+    await expect(historyRow(big.id).locator('.inline-error')).toContainText('over the limit');
+    await shot('url-too-large');
+
+    // A loopback address the operator has not allowed (only 127.0.0.1:<port> is).
+    const loopback = `http://[::1]:${SOURCE_PORT}/site.tar.gz`;
+    await editSettings((form) => form.getByLabel('Archive URL', { exact: true }).fill(loopback));
+    await openTab('Deploy');
+    const refused = await deployAndWait(URL_APP, deploy, { label: 'url [::1] refusal' });
+    expect(refused.status).toBe('failed');
+    expect(refused.error).toContain('loopback');
+    expect(refused.error).toContain('--fetch-allow-host');
+    await openTab('History');
+    await expect(historyRow(refused.id).locator('.inline-error')).toContainText('loopback');
+    await shot('url-loopback-refused');
+
+    // Both refusals left the first release current.
+    expect(await currentLink(URL_APP)).toBe(`releases/${first.id}`);
+    expect(await releaseFolders(URL_APP)).toEqual([first.id]);
+    expect(await recordedCurrent(URL_APP)).toBe(first.id);
+  });
+
+  test('4. a GitHub deploy with a token records the commit it resolved to', async () => {
+    test.setTimeout(2 * DEPLOY_MS);
+    await createApp(GITHUB_APP, async (form) => {
+      await form.getByRole('combobox', { name: 'Source', exact: true }).selectOption('github');
+      await form.getByLabel('Repository', { exact: true }).fill('demo/site');
+      await form.getByLabel('Branch', { exact: true }).fill('main');
+      await form.getByLabel('GitHub token', { exact: true }).fill(FIXTURE_TOKEN);
+    });
+    // The token is sealed in this browser: never in the record in clear.
+    const app = await appNamed(GITHUB_APP);
+    expect(app.deployment.sourceConfig.token).toBeTruthy();
+    expect(JSON.stringify(await book())).not.toContain(FIXTURE_TOKEN);
+
+    await vmReady();
+    await openTab('Deploy');
+    await expect(page.locator('.deploy-panel')).toContainText('From GitHub demo/site at main');
+    const operation = await deployAndWait(GITHUB_APP, () => page.getByRole('button', { name: 'Deploy', exact: true }).click(), {
+      running: 'github-deploying',
+      label: 'github demo/site@main',
+    });
+    expect(operation.status, operation.error).toBe('completed');
+    expect(operation.sourceType).toBe('github');
+    expect(operation.commit).toBe(FIXTURE_SHA);
+    // The zipball's demo-site-<sha7>/ folder is stripped.
+    expect(await guestFile(`${APP_AREA}/${GITHUB_APP}/current/index.html`)).toContain(`Deployed from GitHub ${FIXTURE_SHA.slice(0, 7)}`);
+
+    await openTab('History');
+    const commit = historyRow(operation.id).locator('code.commit');
+    await expect(commit).toHaveAttribute('title', FIXTURE_SHA);
+    await expect(commit).toHaveText(FIXTURE_SHA.slice(0, 8));
+    await shot('github-deployed');
+    expect(JSON.stringify(await book())).not.toContain(FIXTURE_TOKEN);
+  });
+
+  test('6. a build over its timeout fails and the previous release stays current', async () => {
+    test.setTimeout(DEPLOY_MS + 120_000);
+    await openApp(SITE);
+    const previous = await recordedCurrent(SITE);
+    expect(previous).toBeTruthy();
+    const releasesBefore = await releaseFolders(SITE);
+    await editSettings(async (form) => {
+      await form.getByLabel('Run a build step', { exact: true }).check();
+      await form.getByLabel('Build command', { exact: true }).fill('sleep 100');
+      await form.getByLabel('Build timeout (s)', { exact: true }).fill('2');
+    });
+    await shot('build-settings');
+
+    await openTab('Deploy');
+    await chooseFiles([
+      { name: 'index.html', mimeType: 'text/html', buffer: Buffer.from(indexHtml('v2')) },
+      { name: 'css/site.css', mimeType: 'text/css', buffer: Buffer.from(SITE_CSS) },
+    ]);
+    const operation = await deployAndWait(SITE, () => page.getByRole('button', { name: 'Deploy files', exact: true }).click(), {
+      running: 'build-running',
+      label: 'build sleep 100, timeout 2 s',
+    });
+    expect(operation.status).toBe('failed');
+    expect(operation.error).toContain('build timed out after 2 s');
+
+    await openTab('History');
+    const row = historyRow(operation.id);
+    await expect(row).toHaveAttribute('data-status', 'failed');
+    await expect(row.locator('.inline-error')).toContainText('build timed out after 2 s');
+    await expect(historyRow(previous!).locator('.release-current')).toHaveText('current');
+    await shot('build-timed-out');
+
+    // `current` still points at the previous release; the partial one was removed.
+    expect(await currentLink(SITE)).toBe(`releases/${previous}`);
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toBe(indexHtml('v1'));
+    expect(await releaseFolders(SITE)).toEqual(releasesBefore);
+    expect(await recordedCurrent(SITE)).toBe(previous);
+  });
+
+  test('7. roll back switches current to the previous release', async () => {
+    test.setTimeout(2 * DEPLOY_MS);
+    const first = await recordedCurrent(SITE);
+    expect(first).toBeTruthy();
+    await editSettings((form) => form.getByLabel('Run a build step', { exact: true }).uncheck());
+    await openTab('Deploy');
+    await chooseFiles([
+      { name: 'index.html', mimeType: 'text/html', buffer: Buffer.from(indexHtml('v2')) },
+      { name: 'css/site.css', mimeType: 'text/css', buffer: Buffer.from(SITE_CSS) },
+    ]);
+    const second = await deployAndWait(SITE, () => page.getByRole('button', { name: 'Deploy files', exact: true }).click(), {
+      label: 'upload v2',
+    });
+    expect(second.status, second.error).toBe('completed');
+    expect(await currentLink(SITE)).toBe(`releases/${second.id}`);
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toBe(indexHtml('v2'));
+    expect(await releaseFolders(SITE)).toEqual([first!, second.id].sort());
+
+    await openTab('Overview');
+    const rollBack = page.getByRole('button', { name: 'Roll back', exact: true });
+    await expect(rollBack).toBeEnabled();
+    await shot('before-roll-back');
+    const operation = await deployAndWait(SITE, () => rollBack.click(), {
+      label: 'roll back',
+      ended: () => expect(page.getByRole('button', { name: /Rolling back/ })).toHaveCount(0, { timeout: 120_000 }),
+    });
+    expect(operation.status, operation.error).toBe('completed');
+    expect(operation.rollbackTo).toBe(first);
+    await expect(page.locator('main [role="alert"]')).toHaveCount(0);
+
+    expect(await currentLink(SITE)).toBe(`releases/${first}`);
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toBe(indexHtml('v1'));
+    expect(await recordedCurrent(SITE)).toBe(first);
+    // Both releases are kept (a roll back is not a new release).
+    expect(await releaseFolders(SITE)).toEqual([first!, second.id].sort());
+
+    await openTab('History');
+    await expect(historyRow(operation.id)).toHaveAttribute('data-status', 'completed');
+    await expect(historyRow(operation.id)).toContainText(`roll back to ${first!.slice(0, 8)}`);
+    await expect(historyRow(first!).locator('.release-current')).toHaveText('current');
+    await expect(historyRow(second.id).locator('.release-current')).toHaveCount(0);
+    await shot('rolled-back');
+  });
+
+  test('8. invalid names and a duplicate port show their rule next to the field and block saving', async () => {
+    test.setTimeout(120_000);
+    const site = await appNamed(SITE);
+    const sitePort = site.execution.port;
+    expect(sitePort).toBeTruthy();
+    const form = await openNewForm();
+    const name = form.getByLabel('Application name', { exact: true });
+    const nameProblems = form.locator('#app-name-problems');
+    const blockers = page.getByTestId('save-blockers');
+    const create = form.getByRole('button', { name: 'Create application' });
+
+    const invalid: [string, string][] = [
+      ['ab', "application name 'ab' has 2 characters; it must have 3 to 50"],
+      ['Admin', "application name 'Admin' is reserved by the router"],
+      ['apps', "application name 'apps' is reserved by the router"],
+      ['healthz', "application name 'healthz' is reserved by the router"],
+      ['my site', "application name 'my site' contains ' '"],
+      ['-site', "application name '-site' must start and end with a letter or digit"],
+    ];
+    for (const [text, rule] of invalid) {
+      await name.fill(text);
+      await expect(nameProblems).toContainText(rule);
+      await expect(name).toHaveAttribute('aria-invalid', 'true');
+      await expect(blockers).toContainText(rule);
+      await expect(create).toBeDisabled();
+      if (text === 'ab' || text === 'Admin') await shot(`invalid-name-${text.toLowerCase()}`);
+    }
+
+    // Taken (names compare case-insensitively): the name parses, the name checks say why.
+    await name.fill(SITE.toUpperCase());
+    await expect(nameProblems).toHaveCount(0);
+    const nameChecks = form.locator('[data-checks="name"]');
+    await expect(nameChecks).toContainText('is already taken (names are compared case-insensitively)');
+    await expect(blockers).toContainText('is already taken');
+    await expect(create).toBeDisabled();
+    await shot('duplicate-name');
+
+    // A free name, then the first app's port.
+    await name.fill('e2e-fresh');
+    await expect(nameChecks.locator('.checks__list--error')).toHaveCount(0);
+    await expect(blockers).toHaveCount(0);
+    await expect(create).toBeEnabled();
+    const port = form.getByLabel('Primary port', { exact: true });
+    await port.fill(String(sitePort));
+    const portChecks = form.locator('[data-checks="ports"]');
+    await expect(portChecks).toContainText(`port ${sitePort} is already used by '${SITE}'`);
+    await expect(portChecks).toContainText('the lowest free port');
+    await expect(blockers).toContainText(`port ${sitePort} is already used by '${SITE}'`);
+    await expect(create).toBeDisabled();
+    await shot('duplicate-port');
+    // Outside 1024–65535: the field's own problem.
+    await port.fill('80');
+    await expect(form.locator('#app-port-problems')).toContainText('port 80 is outside 1024-65535');
+    await expect(create).toBeDisabled();
+
+    // Nothing was created.
+    await openApplications();
+    const names = Object.values((await book()).applications).map((app) => app.name).sort();
+    expect(names).toEqual([GITHUB_APP, SITE, URL_APP].sort());
+  });
+
+  test('9. the list and an app page at phone width; the server mirrors the list; no page errors', async () => {
+    test.setTimeout(120_000);
+    await openApplications();
+    for (const name of [SITE, URL_APP, GITHUB_APP]) {
+      await expect(page.locator(`tr[data-app="${name}"]`)).toBeVisible();
+    }
+    await expect(page.locator(`tr[data-app="${SITE}"]`)).not.toContainText('never');
+    await shot('list');
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await expect(page.locator(`tr[data-app="${SITE}"]`)).toBeVisible();
+      await page.screenshot({ path: `${SCREENSHOTS}/apps-list-390.png`, fullPage: true });
+      await page.locator(`tr[data-app="${SITE}"]`).getByRole('link', { name: `Open ${SITE}` }).click();
+      await expect(page.getByTestId('app-status')).toBeVisible();
+      await page.screenshot({ path: `${SCREENSHOTS}/apps-detail-390.png`, fullPage: true });
+      await openTab('History');
+      await expect(page.locator('tr[data-deployment]').first()).toBeVisible();
+      await page.screenshot({ path: `${SCREENSHOTS}/apps-history-390.png`, fullPage: true });
+      await openTab('Deploy');
+      await page.screenshot({ path: `${SCREENSHOTS}/apps-deploy-390.png`, fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+
+    // The server's copy (what renders without JavaScript) lists the three apps.
+    await expect
+      .poll(async () => {
+        const html = await (await page.request.get('/applications')).text();
+        return [SITE, URL_APP, GITHUB_APP].filter((name) => html.includes(`data-app="${name}"`)).length;
+      }, { timeout: 30_000 })
+      .toBe(3);
+
+    expect(await page.evaluate(() => (window as unknown as HookWindow).webvm!.state())).toBe('ready');
+    expect(pageErrors).toEqual([]);
+  });
+});

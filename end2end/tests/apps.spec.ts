@@ -327,7 +327,7 @@ test.describe.serial('applications', () => {
     expect(operation.fileCount).toBe(2);
     expect(operation.progress).toBe(100);
     expect(operation.sourceType).toBe('upload');
-    await expect(deployOutcome()).toContainText('completed');
+    await expect(deployOutcome()).toContainText('Deployed 2 files');
     await shot('upload-deployed');
 
     // The history row, marked current.

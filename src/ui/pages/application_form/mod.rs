@@ -303,12 +303,13 @@ pub fn ApplicationForm(base: Signal<Application>, is_new: bool) -> impl IntoView
                 <span class="muted">"Status "</span>
                 {move || view! { <StatusBadge status=status.get() /> }}
             </div>
-            <GeneralSection state />
-            <RuntimeSection state />
-            <SourceSection state />
-            <BuildSection state />
-            <ExecutionSection state />
-            <HealthSection state />
+            // Each section's view type erased: the form's type stays shallow enough to compile.
+            {view! { <GeneralSection state /> }.into_any()}
+            {view! { <RuntimeSection state /> }.into_any()}
+            {view! { <SourceSection state /> }.into_any()}
+            {view! { <BuildSection state /> }.into_any()}
+            {view! { <ExecutionSection state /> }.into_any()}
+            {view! { <HealthSection state /> }.into_any()}
             <div class="app-form__footer">
                 <Show when=move || blockers.with(|reasons| !reasons.is_empty())>
                     <div class="save-blockers" data-testid="save-blockers">

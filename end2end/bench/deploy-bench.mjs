@@ -14,8 +14,8 @@
 // about ±20 ms): pack (check + tar.gz), copy (push over 9p), extract (one EXEC), switch
 // (`current`), record + VM checkpoint. The goals are printed beside the figures.
 //
-// Payloads are generated in node and served by a loopback HTTP server of this script (CORS
-// open); the page fetches them before the clock starts.
+// Payloads are generated in node and served to the page on its own origin through Playwright's
+// routing; the page fetches them before the clock starts.
 //
 // Usage: scripts/bench-deploy.sh [one|many|zip|sync ...] [--runs=N]
 //        node end2end/bench/deploy-bench.mjs --write-zip=FILE   (writes the ZIP, no browser)
@@ -25,7 +25,6 @@
 // watchEnabled, then times opfsWrite → new content readable in the guest.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 
 import { zipSync } from 'fflate';
 
@@ -119,26 +118,16 @@ function manyFiles() {
   return { json: JSON.stringify(files), fileCount: files.length, fileBytes };
 }
 
-/** Serves `payloads` (name → { body, type }) on a free loopback port, CORS open. */
-function payloadServer(payloads) {
-  const server = http.createServer((request, response) => {
-    const name = decodeURIComponent(new URL(request.url, 'http://x').pathname.slice(1));
+/** Serves `payloads` (name → { body, type }) to the page at `<origin>/__bench/<name>`, through
+ * Playwright's routing: the page's own origin, so its CSP (connect-src 'self') lets it fetch. */
+async function routePayloads(context, origin, payloads) {
+  await context.route(`${origin}/__bench/*`, (route) => {
+    const name = decodeURIComponent(new URL(route.request().url()).pathname.replace('/__bench/', ''));
     const payload = payloads.get(name);
-    const headers = { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
-    if (!payload) {
-      response.writeHead(404, headers).end();
-      return;
-    }
-    response.writeHead(200, { ...headers, 'content-type': payload.type, 'content-length': payload.body.length });
-    response.end(payload.body);
+    if (!payload) return route.fulfill({ status: 404, body: '' });
+    return route.fulfill({ status: 200, contentType: payload.type, body: payload.body, headers: { 'cache-control': 'no-store' } });
   });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      resolve({ base: `http://127.0.0.1:${port}`, stop: () => new Promise((done) => server.close(done)) });
-    });
-  });
+  return `${origin}/__bench`;
 }
 
 // ---- page side -----------------------------------------------------------------------------
@@ -391,13 +380,13 @@ async function main() {
   }
 
   const p = paths();
-  const payloadHost = await payloadServer(payloads);
   const server = await startServer(p);
   const browser = await launchChromium();
   try {
-    console.log(`[deploy bench] server ${server.base}, payloads ${payloadHost.base}`);
+    console.log(`[deploy bench] server ${server.base}`);
     console.log(`[deploy bench] goals: ${GOAL_TEXT}`);
     const { context, page } = await newPage(browser, server.base, { quiet: true });
+    const payloadBase = await routePayloads(context, server.base, payloads);
     try {
       const started = Date.now();
       await openDashboard(page);
@@ -413,7 +402,7 @@ async function main() {
         console.log(`[deploy bench] ${spec.app}: port ${app.port}, ${app.path}`);
       }
       for (const spec of specs) {
-        for (let i = 0; i < RUNS; i++) await runDeploy(page, payloadHost.base, spec, i);
+        for (let i = 0; i < RUNS; i++) await runDeploy(page, payloadBase, spec, i);
       }
       if (CASES.includes('sync')) await localSync(page);
     } finally {
@@ -422,7 +411,6 @@ async function main() {
   } finally {
     await browser.close();
     await server.stop();
-    await payloadHost.stop();
   }
   console.log(`\nDeploy figures (goals: ${GOAL_TEXT}):\n  ${figures.join('\n  ')}`);
 }

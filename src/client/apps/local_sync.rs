@@ -72,6 +72,17 @@ pub fn directory_picker_supported() -> bool {
     }
 }
 
+/// Whether `path` is a file browsers and editors only hold while writing another: Chromium's
+/// `.crswap` swap files (the File System Access API's `createWritable`), editor swap and
+/// backup files. They are never deployed, and a watch does not see them come and go.
+pub fn is_transient(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.ends_with(".crswap")
+        || name.ends_with(".swp")
+        || name.ends_with('~')
+        || name.starts_with(".#")
+}
+
 /// What is known of one file without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
@@ -454,6 +465,23 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| item.to_string()).collect()
+    }
+
+    #[test]
+    fn transient_files_are_skipped() {
+        for (path, transient) in [
+            ("index.html.crswap", true),
+            ("css/site.css.crswap", true),
+            ("src/.main.rs.swp", true),
+            ("notes.txt~", true),
+            ("src/.#main.rs", true),
+            ("index.html", false),
+            ("crswap/index.html", false),
+            (".env", false),
+            (".github/workflows/ci.yml", false),
+        ] {
+            assert_eq!(is_transient(path), transient, "{path}");
+        }
     }
 
     #[test]

@@ -191,6 +191,9 @@ async fn scan(folder: &Folder, limits: &DeployLimits) -> Result<Scan, SyncError>
     };
     for entry in listed.iter() {
         let path = text_field(&entry, "path");
+        if is_transient(&path) {
+            continue;
+        }
         let stamp = FileStamp {
             size: number_field(&entry, "size").max(0.0) as u64,
             modified: number_field(&entry, "modified") as i64,

@@ -123,13 +123,15 @@ fn LiveApplication(id: ApplicationId) -> impl IntoView {
                 .map(|(key, label)| {
                     let key = *key;
                     view! {
-                        <A
+                        // A plain link (the router still handles the click): `<A>` sets its
+                        // own aria-current from the path alone, which every tab shares.
+                        <a
                             href=move || format!("/applications/{}?tab={key}", name.get())
-                            attr:class="tabs__tab"
-                            attr:aria-current=move || (tab.get() == key).then_some("page")
+                            class="tabs__tab"
+                            aria-current=move || (tab.get() == key).then_some("page")
                         >
                             {*label}
-                        </A>
+                        </a>
                     }
                 })
                 .collect_view()}

@@ -644,4 +644,59 @@ test.describe.serial('applications', () => {
     expect(await page.evaluate(() => (window as unknown as HookWindow).webvm!.state())).toBe('ready');
     expect(pageErrors).toEqual([]);
   });
+
+  test('10. duplicate, rename and delete: the confirmation names the files, and they leave the guest', async () => {
+    test.setTimeout(180_000);
+    // Duplicate the URL app: a copy under a new name, folder and port, not deployed.
+    await openApp(URL_APP);
+    await page.getByRole('button', { name: `Duplicate ${URL_APP}`, exact: true }).click();
+    const copy = `${URL_APP}-copy`;
+    await expect(page).toHaveURL(new RegExp(`/applications/${copy}$`), { timeout: 30_000 });
+    const copied = await appNamed(copy);
+    expect(copied.deployment.deploymentPath).toBe(`${APP_AREA}/${copy}`);
+    expect(copied.execution.port).not.toBe((await appNamed(URL_APP)).execution.port);
+    await shot('duplicated');
+
+    // Rename the copy on its Settings tab: the same record (same id) under the new name.
+    const renamed = 'e2e-renamed';
+    await editSettings((form) => form.getByLabel('Application name', { exact: true }).fill(renamed));
+    const after = await appNamed(renamed);
+    expect(after.id).toBe(copied.id);
+    await openApplications();
+    await expect(page.locator(`tr[data-app="${renamed}"]`)).toBeVisible();
+    await expect(page.locator(`tr[data-app="${copy}"]`)).toHaveCount(0);
+
+    // Delete the deployed URL app: the confirmation names its folder in the VM.
+    await openApp(URL_APP);
+    expect((await exec('test', ['-d', `${APP_AREA}/${URL_APP}/releases`])).exitCode).toBe(0);
+    await page.getByRole('button', { name: `Delete ${URL_APP}`, exact: true }).click();
+    const dialog = page.getByRole('alertdialog');
+    await expect(dialog).toContainText(`${APP_AREA}/${URL_APP}`);
+    await expect(dialog).toContainText(`${APP_AREA}/${URL_APP}/current`);
+    await shot('delete-confirm');
+    await dialog.getByRole('button', { name: 'Delete permanently' }).click();
+    await expect(page).toHaveURL(/\/applications$/, { timeout: 60_000 });
+    await expect(page.locator(`tr[data-app="${URL_APP}"]`)).toHaveCount(0);
+    expect((await exec('test', ['-e', `${APP_AREA}/${URL_APP}`])).exitCode).not.toBe(0);
+    // The other apps' files are untouched.
+    expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toContain('e2e site');
+
+    // The renamed copy has no files: the list's Delete says so.
+    await page.locator(`tr[data-app="${renamed}"]`).getByRole('button', { name: `Delete ${renamed}`, exact: true }).click();
+    await expect(page.getByRole('alertdialog')).toContainText('no files in the VM yet');
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Delete permanently' }).click();
+    await expect(page.locator(`tr[data-app="${renamed}"]`)).toHaveCount(0);
+    await shot('deleted');
+    const names = Object.values((await book()).applications).map((app) => app.name).sort();
+    expect(names).toEqual([GITHUB_APP, SITE].sort());
+
+    // The server's copy follows.
+    await expect
+      .poll(async () => {
+        const html = await (await page.request.get('/applications')).text();
+        return [URL_APP, renamed].some((name) => html.includes(`data-app="${name}"`));
+      }, { timeout: 30_000 })
+      .toBe(false);
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -659,7 +659,13 @@ test.describe.serial('applications', () => {
 
     // Rename the copy on its Settings tab: the same record (same id) under the new name.
     const renamed = 'e2e-renamed';
-    await editSettings((form) => form.getByLabel('Application name', { exact: true }).fill(renamed));
+    await openTab('Settings');
+    const settings = page.getByRole('form', { name: 'Application settings' });
+    await settings.getByLabel('Application name', { exact: true }).fill(renamed);
+    await expect(page.getByTestId('save-blockers')).toHaveCount(0);
+    await settings.getByRole('button', { name: 'Save changes' }).click();
+    // The page follows the new name.
+    await expect(page).toHaveURL(new RegExp(`/applications/${renamed}\\?tab=settings$`), { timeout: 30_000 });
     const after = await appNamed(renamed);
     expect(after.id).toBe(copied.id);
     await openApplications();
@@ -681,9 +687,9 @@ test.describe.serial('applications', () => {
     // The other apps' files are untouched.
     expect(await guestFile(`${APP_AREA}/${SITE}/current/index.html`)).toContain('e2e site');
 
-    // The renamed copy has no files: the list's Delete says so.
+    // The renamed copy kept its folder (renaming moves no files): the list's Delete names it.
     await page.locator(`tr[data-app="${renamed}"]`).getByRole('button', { name: `Delete ${renamed}`, exact: true }).click();
-    await expect(page.getByRole('alertdialog')).toContainText('no files in the VM yet');
+    await expect(page.getByRole('alertdialog')).toContainText(`${APP_AREA}/${copy}`);
     await page.getByRole('alertdialog').getByRole('button', { name: 'Delete permanently' }).click();
     await expect(page.locator(`tr[data-app="${renamed}"]`)).toHaveCount(0);
     await shot('deleted');

@@ -306,15 +306,7 @@ fn install_folder_hooks(hook: &Object, apps: AppManager) {
         Closure::<dyn Fn(JsValue) -> Result<JsValue, JsValue>>::new(move |name: JsValue| {
             let id = app_id(apps, &name)?;
             let state = apps.sync.with_untracked(|states| states.get(&id).cloned());
-            Ok(state.map_or(JsValue::NULL, |state| {
-                to_js(&serde_json::json!({
-                    "folder": state.folder,
-                    "release": state.release,
-                    "changesApplied": state.changes_applied,
-                    "lastChange": state.last_change,
-                    "error": state.error,
-                }))
-            }))
+            Ok(state.map_or(JsValue::NULL, |state| to_js(&state)))
         });
     set(hook, "syncStatus", status.into_js_value());
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::bundle::Bundle;
 use super::deploy::{self, DeployReporter};
+use super::local_sync::{Folder, FolderSnapshot};
 use super::watching::WatchStart;
 use super::{AppManager, AppsError, DeployInput, MirrorState};
 use crate::client::vm::bridge;
@@ -20,6 +21,9 @@ use crate::model::{
     AppName, Application, ApplicationId, DeploymentOperation, DeploymentSource, DeploymentStatus,
     RuntimeCompatibility, WebVMState,
 };
+
+/// A local-sync folder as read for a deploy: watched from that snapshot once it is live.
+type WatchedFolder = (Folder, FolderSnapshot);
 
 impl From<RegistryError> for AppsError {
     fn from(error: RegistryError) -> Self {
@@ -401,7 +405,7 @@ impl AppManager {
     ) -> Result<(ReleaseFacts, Option<WatchStart>), AppsError> {
         let fail = |error: String| AppsError::Deploy(error);
         reporter.step(DeploymentStatus::Preparing, 2, "collecting the files");
-        let (material, mut watch) = match input {
+        let (material, watched) = match input {
             DeployInput::Upload(material) => (material, None),
             DeployInput::Saved => self.fetch_source(app, reporter).await?,
         };
@@ -433,9 +437,11 @@ impl AppManager {
             current,
             releases_kept: self.settings().releases_kept,
         };
-        if let Some(watch) = &mut watch {
-            watch.stripped_folder = bundle.stripped_folder.clone();
-        }
+        let watch = watched.map(|(folder, snapshot)| WatchStart {
+            folder,
+            snapshot,
+            stripped_folder: bundle.stripped_folder.clone(),
+        });
         let release = deploy::run(self.vm, app, deployment, bundle, retention, reporter)
             .await
             .map_err(|error| fail(error.to_string()))?;
@@ -447,12 +453,13 @@ impl AppManager {
         Ok((facts, watch))
     }
 
-    /// The files of the application's saved source (url, github, local-sync).
+    /// The files of the application's saved source (url, github, local-sync), and the
+    /// folder to watch once they are deployed (local-sync with `watchEnabled`).
     async fn fetch_source(
         &self,
         app: &Application,
         reporter: &Reporter,
-    ) -> Result<(super::bundle::SourceMaterial, Option<WatchStart>), AppsError> {
+    ) -> Result<(super::bundle::SourceMaterial, Option<WatchedFolder>), AppsError> {
         let source = &app.deployment.source_config;
         let progress = |received: u64, total: Option<u64>| {
             let percent = total
@@ -510,12 +517,9 @@ impl AppManager {
                 })
                 .await
                 .map_err(|error| fail(error.to_string()))?;
-                let watch = (source.watch_enabled == Some(true)).then(|| WatchStart {
-                    folder: read.folder,
-                    snapshot: read.snapshot,
-                    stripped_folder: None,
-                });
-                Ok((read.material, watch))
+                let watched =
+                    (source.watch_enabled == Some(true)).then_some((read.folder, read.snapshot));
+                Ok((read.material, watched))
             }
         }
     }

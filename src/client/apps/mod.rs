@@ -49,7 +49,8 @@ pub enum MirrorState {
 }
 
 /// The watch of a local-sync application's folder, on this page (a reload ends it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SyncStatus {
     /// The folder's name.
     pub folder: String,

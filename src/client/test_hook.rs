@@ -23,6 +23,8 @@
 //! await webvm.opfsWrite("site", "css/a.css", data); await webvm.opfsDelete("site", "old")
 //! webvm.syncStatus(name)   // { folder, release, changesApplied, lastChange, error } | null
 //! await webvm.checkpoint()   // saves the VM state → bytes
+//! await webvm.startApp(name); await webvm.stopApp(name); await webvm.restartApp(name)
+//!   // start: once spawned (then watch appBook().applications[id].status); stop: once ended
 //! ```
 
 use std::rc::Rc;
@@ -41,7 +43,8 @@ use super::packages::PackageManager;
 use super::vm::{bridge, Capabilities, ExecCommand, ExitStatus, ProcessEvent, VmError};
 use super::vm_controller::VmController;
 use crate::domain::presets::PresetId;
-use crate::model::Application;
+use crate::model::{Application, ApplicationId};
+use futures::future::LocalBoxFuture;
 
 /// A Rust value as the JS value `JSON.parse` would give for its JSON (maps as objects,
 /// `None` as `null`).
@@ -250,6 +253,34 @@ pub fn install_apps(apps: AppManager) {
     });
     set(&hook, "deploySaved", saved.into_js_value());
     install_folder_hooks(&hook, apps);
+    install_run_hooks(&hook, apps);
+}
+
+/// Start, stop and restart an application by name; each resolves once the supervisor
+/// accepted (start: the process was spawned; stop: it ended) or rejects with the reason.
+fn install_run_hooks(hook: &Object, apps: AppManager) {
+    type Action = fn(AppManager, ApplicationId) -> LocalBoxFuture<'static, Result<(), AppsError>>;
+    let actions: [(&str, Action); 3] = [
+        ("startApp", |apps, id| {
+            Box::pin(async move { apps.start_app(id).await })
+        }),
+        ("stopApp", |apps, id| {
+            Box::pin(async move { apps.stop_app(id).await })
+        }),
+        ("restartApp", |apps, id| {
+            Box::pin(async move { apps.restart_app(id).await })
+        }),
+    ];
+    for (name, action) in actions {
+        let closure = Closure::<dyn Fn(JsValue) -> Promise>::new(move |app: JsValue| {
+            future_to_promise(async move {
+                let id = app_id(apps, &app)?;
+                action(apps, id).await.map_err(apps_err)?;
+                Ok(JsValue::UNDEFINED)
+            })
+        });
+        set(hook, name, closure.into_js_value());
+    }
 }
 
 /// Local sync without a picker: an origin-private folder stands in for a picked one.

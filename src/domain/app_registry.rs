@@ -91,6 +91,13 @@ impl Default for AppBook {
     }
 }
 
+/// Statuses in which the application's process exists.
+pub const RUNNING: [ApplicationStatus; 3] = [
+    ApplicationStatus::Starting,
+    ApplicationStatus::Running,
+    ApplicationStatus::Stopping,
+];
+
 /// Statuses in which nothing runs or is in progress: where a missing runtime shows.
 const AT_REST: [ApplicationStatus; 5] = [
     ApplicationStatus::Draft,
@@ -361,6 +368,47 @@ impl AppBook {
             }
         }
         changed
+    }
+
+    /// Moves an application through its run statuses (`domain::lifecycle` decides what is
+    /// legal) at `now`, keeping the seed's timestamps true: `lastStarted` when it starts,
+    /// `metrics.startTime` from the moment it runs, `lastStopped` and a zero uptime when
+    /// its process ends (stopped, crashed or failed). Returns the status it left.
+    pub fn set_run_status(
+        &mut self,
+        id: ApplicationId,
+        to: ApplicationStatus,
+        now: DateTime<Utc>,
+    ) -> Result<ApplicationStatus, RegistryError> {
+        let app = self.application_mut(id)?;
+        let from = app.status;
+        app.status = from.transition(to)?;
+        match to {
+            ApplicationStatus::Starting => {
+                app.last_started = Some(now);
+                app.metrics.start_time = None;
+            }
+            ApplicationStatus::Running => app.metrics.start_time = Some(now),
+            ApplicationStatus::Stopped | ApplicationStatus::Error | ApplicationStatus::Failed => {
+                if RUNNING.contains(&from) {
+                    app.last_stopped = Some(now);
+                }
+                app.metrics.start_time = None;
+                app.metrics.uptime = 0;
+            }
+            _ => {}
+        }
+        Ok(from)
+    }
+
+    /// The applications whose process runs or is starting or stopping (the seed's
+    /// `WebVMStatus.runningApps`), by id.
+    pub fn running(&self) -> Vec<ApplicationId> {
+        self.applications
+            .values()
+            .filter(|app| RUNNING.contains(&app.status))
+            .map(|app| app.id)
+            .collect()
     }
 
     /// Which applications require each runtime (the seed's `runtimeDependencies`).

@@ -76,8 +76,14 @@ impl StateMachine for ApplicationStatus {
             (Starting, Stopping),
             (Starting, Failed),
             (Starting, RuntimeMissing),
+            // The process ended by itself while starting: a crash, or a clean exit that
+            // its policy does not restart.
+            (Starting, Error),
+            (Starting, Stopped),
             (Running, Stopping),
             (Running, Error),
+            // The process exited with code 0 and its policy does not restart it.
+            (Running, Stopped),
             (Stopping, Stopped),
             (Stopping, Error),
             (Stopped, Starting),
@@ -243,7 +249,11 @@ mod tests {
             (A::Draft, A::Deploying, true),
             (A::Draft, A::Running, false),
             (A::Running, A::Stopping, true),
-            (A::Running, A::Stopped, false),
+            // A clean exit that the policy does not restart.
+            (A::Running, A::Stopped, true),
+            (A::Running, A::Failed, false),
+            (A::Starting, A::Error, true),
+            (A::Stopped, A::Error, false),
             (A::Error, A::Starting, true),
             (A::RuntimeMissing, A::Starting, true),
             (A::Stopped, A::Running, false),

@@ -4,6 +4,7 @@
 //! browser. Nothing here reads a clock, a random source or storage: time and ids are
 //! passed in.
 
+pub mod app_logs;
 pub mod app_registry;
 pub mod archive;
 pub mod backup;
@@ -11,6 +12,8 @@ pub mod compat;
 pub mod fetch_policy;
 pub mod graph;
 pub mod health;
+pub mod http_bridge;
+pub mod launch;
 pub mod lifecycle;
 pub mod metrics;
 pub mod package_install;

@@ -206,6 +206,7 @@ pub fn draft(
             timeout: 10,
             retries: 3,
             start_period: preset.health_start_period,
+            ..HealthCheckConfig::default()
         }),
         timeout: Some(preset.startup_timeout),
         ..ExecutionConfig::default()

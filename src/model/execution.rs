@@ -42,7 +42,8 @@ pub struct ExecutionConfig {
     pub auto_restart: bool,
     pub restart_policy: RestartPolicy,
     /// Extension: for `on-failure`, the most restarts in a row (Docker's
-    /// `on-failure:N`); absent means unlimited.
+    /// `on-failure:N`); absent or 0 means unlimited, as Docker's `MaximumRetryCount` 0.
+    /// Refused with any other policy, as Docker does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,10 +116,20 @@ pub struct HealthCheckConfig {
     pub retries: u32,
     /// Grace period in seconds after start during which failures don't count.
     pub start_period: u32,
+    /// Seconds between probes while the app is still starting within its start period
+    /// (Docker's `--health-start-interval`); absent or 0 means Docker's default, 5 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<u32>,
+    /// Extension, not in Docker (moby#28400): restart the process when it becomes
+    /// unhealthy, through its restart policy and the same backoff and restart count as a
+    /// crash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_on_unhealthy: bool,
 }
 
 impl Default for HealthCheckConfig {
-    /// Docker's defaults: every 30 s, 30 s timeout, 3 retries, no start period.
+    /// Docker's defaults: every 30 s, 30 s timeout, 3 retries, no start period (start
+    /// interval 5 s); no restart when unhealthy.
     fn default() -> Self {
         HealthCheckConfig {
             enabled: true,
@@ -127,6 +138,8 @@ impl Default for HealthCheckConfig {
             timeout: 30,
             retries: 3,
             start_period: 0,
+            start_interval: None,
+            restart_on_unhealthy: false,
         }
     }
 }

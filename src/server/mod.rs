@@ -3,6 +3,7 @@
 //! It serves a [`Site`] it is handed (the pages and the server functions' endpoint table):
 //! the composition root, `crate::host`, makes it, so this layer names neither `app` nor `api`.
 
+pub mod app_bridge;
 pub mod config;
 pub mod edge;
 pub mod packages;
@@ -148,6 +149,7 @@ pub async fn build_app<View: IntoView + 'static>(
     let context_policy = policy.clone();
     let app = Router::new()
         .merge(static_files::routes(static_files))
+        .merge(app_bridge::routes())
         .merge(packages::http::routes(
             storage.clone(),
             config.effective_packages_dir(),

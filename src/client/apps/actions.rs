@@ -43,6 +43,8 @@ impl AppManager {
         let manager = *self;
         // The installed runtimes decide each app's runtime status: read their record too.
         self.runtimes.start();
+        self.supervise();
+        self.serve_bridge();
         spawn_local(async move {
             if let Some(mut book) = manager.load_record().await {
                 let interrupted = book.recover_interrupted(Utc::now());

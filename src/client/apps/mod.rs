@@ -33,9 +33,18 @@ use crate::domain::presets::PresetId;
 use crate::domain::validation::{unique_name, ApplicationChecks, ValidationRules};
 use crate::model::catalog::RuntimeCatalog;
 use crate::model::{
-    AppName, Application, ApplicationId, ApplicationServerSettings, DeploymentOperation,
+    AppName, Application, ApplicationId, ApplicationServerSettings, DeploymentOperation, LogEntry,
     RuntimePackage,
 };
+
+/// What the page shows about a supervised application beyond its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunNotes {
+    /// When the pending restart happens.
+    pub restart_at: Option<chrono::DateTime<Utc>>,
+    /// Limits the guest could not enforce, each with the reason.
+    pub unenforced_limits: Vec<String>,
+}
 
 /// How the last write of an application to the server mirror went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +167,11 @@ pub struct AppManager {
     pub sync: RwSignal<BTreeMap<ApplicationId, SyncStatus>>,
     #[cfg(feature = "hydrate")]
     watches: StoredValue<BTreeMap<ApplicationId, local_sync::WatchHandle>, LocalStorage>,
+    /// What the supervisor shows beyond the record: a pending restart, unenforced limits.
+    pub run_notes: RwSignal<BTreeMap<ApplicationId, RunNotes>>,
+    /// The supervisor's processes, timers and request windows (see `supervisor`).
+    #[cfg(feature = "hydrate")]
+    runs: StoredValue<supervisor::SharedRuns, LocalStorage>,
     /// The server's runtime catalog, once loaded.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     catalog: RwSignal<Option<RuntimeCatalog>>,
@@ -200,6 +214,9 @@ impl AppManager {
             sync: RwSignal::new(BTreeMap::new()),
             #[cfg(feature = "hydrate")]
             watches: StoredValue::new_local(BTreeMap::new()),
+            run_notes: RwSignal::new(BTreeMap::new()),
+            #[cfg(feature = "hydrate")]
+            runs: StoredValue::new_local(Default::default()),
             catalog,
             packages: Memo::new(move |_| {
                 catalog.with(|catalog| {
@@ -271,6 +288,23 @@ impl AppManager {
         Signal::derive(move || {
             log_written.track();
             book.with(|book| book.history(id).iter().rev().cloned().collect())
+        })
+    }
+
+    /// An application's rolling log (its output and the supervisor's events), tracked:
+    /// lines are appended without waking the record, so this also wakes on
+    /// [`AppManager::log_written`].
+    pub fn app_logs(&self, id: ApplicationId) -> Signal<Vec<LogEntry>> {
+        let book = self.book;
+        let log_written = self.log_written;
+        Signal::derive(move || {
+            log_written.track();
+            book.with(|book| {
+                book.applications
+                    .get(&id)
+                    .map(|app| app.metrics.recent_logs.clone())
+                    .unwrap_or_default()
+            })
         })
     }
 
@@ -378,11 +412,27 @@ impl AppManager {
     pub async fn roll_back(&self, _id: ApplicationId) -> Result<DeploymentOperation, AppsError> {
         Err(AppsError::BrowserOnly)
     }
+    /// Starts the application's process (browser only).
+    pub async fn start_app(&self, _id: ApplicationId) -> Result<(), AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+    /// Stops the application's process (browser only).
+    pub async fn stop_app(&self, _id: ApplicationId) -> Result<(), AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
+    /// Restarts the application's process (browser only).
+    pub async fn restart_app(&self, _id: ApplicationId) -> Result<(), AppsError> {
+        Err(AppsError::BrowserOnly)
+    }
 }
 
 #[cfg(feature = "hydrate")]
 mod actions;
 #[cfg(feature = "hydrate")]
+mod app_bridge;
+#[cfg(feature = "hydrate")]
 mod record;
+#[cfg(feature = "hydrate")]
+mod supervisor;
 #[cfg(feature = "hydrate")]
 mod watching;

@@ -131,6 +131,48 @@ impl VmController {
         Ok(received)
     }
 
+    /// Whether something in the guest accepts TCP connections on `port`: connects, and
+    /// closes at once (a refused connection closes without connecting). `false` after
+    /// `timeout_ms` without an answer.
+    pub async fn tcp_listening(&self, port: u16, timeout_ms: u64) -> Result<bool, VmError> {
+        let engine = self.ready_engine()?;
+        let (sender, mut events) = mpsc::unbounded::<TcpEvent>();
+        let stream = engine
+            .connect(
+                port,
+                Rc::new(move |event| {
+                    let _ = sender.unbounded_send(event);
+                }),
+            )
+            .await?;
+        let deadline = now_ms() + timeout_ms as f64;
+        loop {
+            let remaining = (deadline - now_ms()).max(0.0) as u64;
+            match select(events.next(), Box::pin(bridge::sleep(remaining))).await {
+                Either::Left((Some(TcpEvent::Connected), _)) => {
+                    stream.close();
+                    return Ok(true);
+                }
+                Either::Left((Some(TcpEvent::Data(_)), _)) => continue,
+                Either::Left((Some(TcpEvent::Closed) | None, _)) => return Ok(false),
+                Either::Right(_) => {
+                    stream.close();
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Opens a TCP connection to `port` in the guest for a caller that streams: `on_event`
+    /// gets the connection's events (see [`crate::client::vm::VmEngine::connect`]).
+    pub async fn tcp_connect(
+        &self,
+        port: u16,
+        on_event: Rc<dyn Fn(TcpEvent)>,
+    ) -> Result<crate::client::vm::TcpStream, VmError> {
+        self.ready_engine()?.connect(port, on_event).await
+    }
+
     /// Waits until the VM is no longer loading or booting and no action is in progress
     /// (or `timeout_ms` passes); the state then.
     pub async fn settled(&self, timeout_ms: u64) -> WebVMState {

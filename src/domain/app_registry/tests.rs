@@ -284,3 +284,38 @@ fn stored_records_are_read_by_schema_version() {
         assert!(error.contains(expected), "{text}: {error}");
     }
 }
+
+#[test]
+fn run_statuses_keep_the_start_and_stop_times() {
+    let mut app = draft("web");
+    app.status = A::Deployed;
+    let mut book = book_with(&app);
+    let at = |seconds: i64| now() + Duration::seconds(seconds);
+    // (to, at, lastStarted, startTime, lastStopped, running)
+    let table = [
+        (A::Starting, 1, Some(1), None, None, true),
+        (A::Running, 3, Some(1), Some(3), None, true),
+        (A::Stopping, 9, Some(1), Some(3), None, true),
+        (A::Stopped, 10, Some(1), None, Some(10), false),
+        (A::Starting, 20, Some(20), None, Some(10), true),
+        (A::Error, 21, Some(20), None, Some(21), false),
+        (A::Starting, 22, Some(22), None, Some(21), true),
+        (A::Failed, 30, Some(22), None, Some(30), false),
+    ];
+    for (step, (to, when, started, start_time, stopped, running)) in table.into_iter().enumerate() {
+        book.set_run_status(app.id, to, at(when))
+            .unwrap_or_else(|error| panic!("step {step}: {error}"));
+        let stored = &book.applications[&app.id];
+        assert_eq!(stored.status, to, "step {step}");
+        assert_eq!(stored.last_started, started.map(at), "step {step}");
+        assert_eq!(stored.metrics.start_time, start_time.map(at), "step {step}");
+        assert_eq!(stored.last_stopped, stopped.map(at), "step {step}");
+        assert_eq!(book.running().contains(&app.id), running, "step {step}");
+    }
+    // A draft can't start, and nothing changed.
+    let mut other = draft("other");
+    other.status = A::Draft;
+    book.save(other.clone());
+    assert!(book.set_run_status(other.id, A::Starting, at(40)).is_err());
+    assert_eq!(book.applications[&other.id].status, A::Draft);
+}

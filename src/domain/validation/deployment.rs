@@ -100,8 +100,17 @@ impl ValidationRules<'_> {
                 config.restart_policy
             ));
         }
-        if config.max_retries.is_some() && config.restart_policy != RestartPolicy::OnFailure {
-            result.warn("maxRetries only applies to the 'on-failure' restart policy");
+        // Docker refuses a maximum retry count with any other policy (moby
+        // `api/types/container/hostconfig.go` `ValidateRestartPolicy`); 0 means none there.
+        if config.max_retries.is_some_and(|max| max > 0)
+            && config.restart_policy != RestartPolicy::OnFailure
+        {
+            result.error(format!(
+                "execution.maxRetries can only be used with the 'on-failure' restart policy, \
+                 not '{}'",
+                config.restart_policy
+            ));
+            result.suggest("clear execution.maxRetries or choose the 'on-failure' policy");
         }
         if let Some(health) = &config.health_check_config {
             check_health(health, config.port.is_some(), &mut result);

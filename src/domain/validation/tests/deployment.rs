@@ -676,8 +676,60 @@ fn execution_config_rule() {
                 ..execution()
             },
             Expect {
+                errors: &["execution.maxRetries can only be used with the 'on-failure' restart policy, not 'always'"],
+                warnings: &["'always' has no effect"],
+                suggestions: &["clear execution.maxRetries or choose the 'on-failure' policy"],
+            },
+        ),
+        (
+            "maxRetries with unless-stopped",
+            ExecutionConfig {
+                restart_policy: RestartPolicy::UnlessStopped,
+                max_retries: Some(1),
+                ..execution()
+            },
+            Expect {
+                errors: &["maxRetries can only be used with the 'on-failure' restart policy, not 'unless-stopped'"],
+                warnings: &[],
+                suggestions: &["choose the 'on-failure' policy"],
+            },
+        ),
+        (
+            "maxRetries with never",
+            ExecutionConfig {
+                restart_policy: RestartPolicy::Never,
+                max_retries: Some(3),
+                ..execution()
+            },
+            Expect {
+                errors: &["not 'never'"],
+                warnings: &[],
+                suggestions: &["clear execution.maxRetries"],
+            },
+        ),
+        (
+            "maxRetries 0 is Docker's none and fits any policy",
+            ExecutionConfig {
+                restart_policy: RestartPolicy::Always,
+                max_retries: Some(0),
+                ..execution()
+            },
+            Expect {
                 errors: &[],
-                warnings: &["'always' has no effect", "maxRetries only applies"],
+                warnings: &[],
+                suggestions: &[],
+            },
+        ),
+        (
+            "maxRetries with on-failure",
+            ExecutionConfig {
+                restart_policy: RestartPolicy::OnFailure,
+                max_retries: Some(5),
+                ..execution()
+            },
+            Expect {
+                errors: &[],
+                warnings: &[],
                 suggestions: &[],
             },
         ),

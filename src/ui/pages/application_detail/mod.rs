@@ -1,10 +1,12 @@
-//! Application detail: one app's page, in four tabs (`?tab=`): Overview, Deploy, Settings
-//! and History. The server renders the mirror's overview (it reads without JavaScript);
+//! Application detail: one app's page, in five tabs (`?tab=`): Overview, Deploy, Logs,
+//! Settings and History. The server renders the mirror's overview (it reads without JavaScript);
 //! once this browser's record has been read, the page shows the record's app live.
 
 mod deploy;
 mod history;
+mod logs;
 mod overview;
+mod run;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -20,12 +22,14 @@ use crate::ui::pages::application_form::ApplicationForm;
 
 use deploy::DeployTab;
 use history::HistoryTab;
+use logs::LogsTab;
 use overview::{LiveOverview, MirrorOverview};
 
 /// The page's tabs: (query value, label).
-const TABS: [(&str, &str); 4] = [
+const TABS: [(&str, &str); 5] = [
     ("overview", "Overview"),
     ("deploy", "Deploy"),
+    ("logs", "Logs"),
     ("settings", "Settings"),
     ("history", "History"),
 ];
@@ -149,6 +153,7 @@ fn LiveApplication(id: ApplicationId) -> impl IntoView {
                 }
             }
             "history" => view! { <HistoryTab id /> }.into_any(),
+            "logs" => view! { <LogsTab id /> }.into_any(),
             _ => view! { <LiveOverview id /> }.into_any(),
         }}
     }

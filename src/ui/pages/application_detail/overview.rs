@@ -12,6 +12,8 @@ use crate::ui::components::{PageHeader, Stat, StatusBadge};
 use crate::ui::format::{duration_seconds, timestamp};
 use crate::ui::pages::app_actions::{DeleteButton, DuplicateButton};
 
+use super::run::RunPanel;
+
 /// Where "Install" goes for the app's missing runtimes: the Packages page, which installs
 /// them and offers the way back.
 pub fn install_href(missing: &[PackageId], name: &str) -> String {
@@ -31,7 +33,12 @@ fn id_list(ids: &[PackageId]) -> String {
 
 /// The app's facts and runtime state, the same from the mirror and from the record.
 #[component]
-fn Facts(application: Application) -> impl IntoView {
+fn Facts(
+    application: Application,
+    /// The live page shows the figures in its run panel instead.
+    #[prop(optional)]
+    live: bool,
+) -> impl IntoView {
     let metrics = application.metrics.clone();
     let execution = application.execution.clone();
     let command = std::iter::once(execution.command.clone())
@@ -67,12 +74,14 @@ fn Facts(application: Application) -> impl IntoView {
                         {compat.issues.iter().map(|issue| view! { <li>{issue.clone()}</li> }).collect_view()}
                     </ul>
                 })}
-                <dl class="stats stats--4">
-                    <Stat label="Uptime" value=duration_seconds(metrics.uptime) />
-                    <Stat label="Restarts" value=metrics.restart_count.to_string() />
-                    <Stat label="Requests" value=metrics.request_count.to_string() />
-                    <Stat label="Health" value=metrics.health_status.as_str() />
-                </dl>
+                {(!live).then(|| view! {
+                    <dl class="stats stats--4">
+                        <Stat label="Uptime" value=duration_seconds(metrics.uptime) />
+                        <Stat label="Restarts" value=metrics.restart_count.to_string() />
+                        <Stat label="Requests" value=metrics.request_count.to_string() />
+                        <Stat label="Health" value=metrics.health_status.as_str() />
+                    </dl>
+                })}
                 <p class="muted">
                     "Created " {timestamp(&application.created_at)} "; "
                     {if deployed { format!("last deployed {}.", timestamp(&application.last_deployed)) } else { "not deployed yet.".to_string() }}
@@ -163,9 +172,10 @@ pub fn LiveOverview(id: ApplicationId) -> impl IntoView {
                     <DuplicateButton id name=name.clone() />
                     <DeleteButton id name leave=true />
                 </PageHeader>
-                <Facts application />
+                <Facts application live=true />
             }
         })}
+        <RunPanel id />
         {move || current.get().map(|release| view! {
             <p class="muted" data-testid="current-release">
                 "Current release: " <code>{release.to_string()}</code>

@@ -247,6 +247,12 @@ pub fn HealthSection(state: FormState) -> impl IntoView {
                         problems=state.problems(Field::HealthStartPeriod)
                     />
                 </div>
+                <CheckField
+                    id="app-health-restart"
+                    label="Restart when unhealthy"
+                    bound=bind(form.health_restart())
+                    hint="through the restart policy's backoff and retry limit, so it can't loop faster than a crash"
+                />
             </Show>
         </fieldset>
     }

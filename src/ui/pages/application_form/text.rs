@@ -82,6 +82,8 @@ pub struct FormText {
     pub health_timeout: String,
     pub health_retries: String,
     pub health_start_period: String,
+    /// Restart the app when it turns unhealthy (opt-in, beyond Docker).
+    pub health_restart: bool,
 }
 
 /// What the form's text makes: the draft, and the fields that did not parse (those keep
@@ -186,6 +188,7 @@ impl FormText {
                 .as_ref()
                 .map_or(health_defaults.start_period, |h| h.start_period)
                 .to_string(),
+            health_restart: health.as_ref().is_some_and(|h| h.restart_on_unhealthy),
         }
     }
 
@@ -346,6 +349,7 @@ impl FormText {
         }
         let mut health = execution.health_check_config.clone().unwrap_or_default();
         health.enabled = self.health_enabled;
+        health.restart_on_unhealthy = self.health_restart;
         let path = self.health_path.trim();
         health.path = (!path.is_empty()).then(|| path.to_owned());
         let fields = [

@@ -1,0 +1,308 @@
+// Running applications, end to end (issue 11), in the real guest, in one page whose VM comes
+// from the server's boot snapshot:
+//   1. a static site on busybox-httpd, started from its page, opens at /apps/hello/ in a new
+//      tab through the service worker: the page, a binary image, and a POST to a CGI script;
+//   2. `sh -c 'exit 3'` under on-failure with 3 retries restarts with growing delays
+//      (100, 200, 400 ms), then stays down, failed, with the count shown;
+//   3. a health path that starts failing turns the app unhealthy after `retries` probes, and
+//      with "restart when unhealthy" on, the supervisor restarts it;
+//   6. the metrics count the requests this test made through the bridge;
+//   7. the Logs tab follows and filters by source and text;
+//   9. screenshots at 1280 and 390 px.
+// Apps are created and deployed through window.webvm (the deploy UI has its own suite);
+// starting, stopping and reading the results are clicks and the page. Figures are printed.
+import { test, expect, type Page, type BrowserContext } from '@playwright/test';
+import * as fs from 'node:fs';
+
+const SCREENSHOTS = 'screenshots';
+fs.mkdirSync(SCREENSHOTS, { recursive: true });
+
+const VM_READY_MS = 300_000;
+const INSTALL_MS = 240_000;
+const START_MS = 120_000;
+
+type LogEntry = { timestamp: string; level: string; message: string; source: string };
+type AppRecord = {
+  id: string;
+  name: string;
+  status: string;
+  lastStarted?: string;
+  healthCheck?: { status: string; failingStreak: number; log: { outcome: string; output: string }[] };
+  execution: Record<string, any>;
+  metrics: { restartCount: number; lastError?: string; requestCount: number; recentLogs: LogEntry[]; healthStatus: string };
+};
+type Hook = {
+  state(): string;
+  exec(command: string, args?: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }>;
+  appBook(): { applications: Record<string, AppRecord> };
+  newDraft(preset: string): Record<string, any>;
+  saveApp(application: object): Promise<Record<string, any>>;
+  deployFiles(name: string, files: { path: string; data: string | Uint8Array; executable?: boolean }[]): Promise<{ status: string; error?: string }>;
+  startApp(name: string): Promise<void>;
+  stopApp(name: string): Promise<void>;
+};
+type HookWindow = { webvm: Hook };
+
+let context: BrowserContext;
+let page: Page;
+const pageErrors: string[] = [];
+const figures: string[] = [];
+const figure = (label: string, value: string) => {
+  figures.push(`${label.padEnd(52)} ${value}`);
+  console.log(`[run figure] ${label}: ${value}`);
+};
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+// A 1×1 PNG (binary through the bridge).
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+  'base64',
+);
+const INDEX = '<!doctype html><html><head><meta charset="utf-8"><title>hello</title></head>' +
+  '<body><h1>Hello from the VM</h1><img id="logo" src="logo.png" alt="logo"></body></html>\n';
+// busybox httpd passes a CGI's output through when it starts with a status line.
+const ECHO_CGI = '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n"\n' +
+  'echo "method=$REQUEST_METHOD"\nhead -c "${CONTENT_LENGTH:-0}"\n';
+const HEALTH_CGI = '#!/bin/sh\nif [ -e /tmp/e2e-sick ]; then\n' +
+  '  printf "HTTP/1.0 500 Internal Server Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nsick\\n"\n' +
+  'else\n  printf "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nok\\n"\nfi\n';
+
+async function vmReady(): Promise<void> {
+  await expect
+    .poll(async () => page.evaluate(() => (window as unknown as Partial<HookWindow>).webvm?.state() ?? 'no-hook'),
+      { timeout: VM_READY_MS, intervals: [500, 1000] })
+    .toBe('ready');
+}
+
+async function app(name: string): Promise<AppRecord> {
+  const found = await page.evaluate(
+    (wanted) => Object.values((window as unknown as HookWindow).webvm.appBook().applications).find((a) => a.name === wanted),
+    name,
+  );
+  if (!found) throw new Error(`no application named ${name}`);
+  return found as AppRecord;
+}
+
+async function waitForStatus(name: string, wanted: RegExp, timeout = START_MS): Promise<AppRecord> {
+  let last: AppRecord | undefined;
+  await expect
+    .poll(async () => {
+      last = await app(name);
+      return last.status;
+    }, { timeout, intervals: [250, 500, 1000] })
+    .toMatch(wanted);
+  return last!;
+}
+
+/** Creates a busybox-httpd app named `name` from the preset and deploys `files` into it. */
+async function createAndDeploy(
+  name: string,
+  files: { path: string; data: string | Uint8Array; executable?: boolean }[],
+  execution: Record<string, unknown> = {},
+): Promise<void> {
+  const saved = await page.evaluate(
+    async ([wanted, patch]) => {
+      const hook = (window as unknown as HookWindow).webvm;
+      const draft = hook.newDraft('static-busybox');
+      draft.name = wanted;
+      draft.deployment.deploymentPath = `/srv/apps/${wanted}`;
+      const current = `/srv/apps/${wanted}/current`;
+      draft.execution.workingDirectory = current;
+      draft.execution.arguments = ['httpd', '-f', '-p', String(draft.execution.port), '-h', current];
+      Object.assign(draft.execution, patch);
+      try {
+        await hook.saveApp(draft);
+        return 'saved';
+      } catch (error) {
+        return String(error);
+      }
+    },
+    [name, execution] as const,
+  );
+  expect(saved).toBe('saved');
+  const deployed = await page.evaluate(
+    async ([wanted, list]) => (window as unknown as HookWindow).webvm.deployFiles(wanted as string, (list as any[]).map((file) => ({
+      ...file,
+      data: typeof file.data === 'string' ? file.data : new Uint8Array(file.data),
+    }))),
+    [name, files.map((file) => ({ ...file, data: typeof file.data === 'string' ? file.data : Array.from(file.data) }))] as const,
+  );
+  expect(deployed.status, deployed.error).toBe('completed');
+}
+
+async function openApp(name: string, tab = 'overview'): Promise<void> {
+  await page.goto(`/applications/${name}?tab=${tab}`);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
+
+test.describe.serial('running applications', () => {
+  test.beforeAll(async ({ browser }) => {
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+  });
+
+  test.afterAll(async () => {
+    console.log(`\nRun figures:\n  ${figures.join('\n  ')}`);
+    await context?.close();
+  });
+
+  test('1. a static site starts and opens at /apps/hello/ in a new tab: page, image and a CGI POST', async () => {
+    test.setTimeout(VM_READY_MS + INSTALL_MS + 3 * START_MS);
+    await page.goto('/packages');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await vmReady();
+    const card = page.locator('li.package-card[data-package="busybox-httpd"]');
+    if ((await card.getAttribute('data-status')) !== 'installed') {
+      await card.locator('button[data-action="install"]').click();
+      await expect(card).toHaveAttribute('data-status', 'installed', { timeout: INSTALL_MS });
+    }
+    await createAndDeploy('hello', [
+      { path: 'index.html', data: INDEX },
+      { path: 'logo.png', data: new Uint8Array(PNG) },
+      { path: 'cgi-bin/echo', data: ECHO_CGI, executable: true },
+    ]);
+
+    await openApp('hello');
+    await vmReady();
+    const started = Date.now();
+    await page.getByTestId('app-start').click();
+    await expect(page.getByTestId('run-status')).toContainText(/starting|running/);
+    await waitForStatus('hello', /^running$/);
+    figure('hello: click Start → running', seconds(Date.now() - started));
+    await expect(page.getByTestId('run-status')).toContainText('running');
+    await expect(page.getByTestId('app-open')).toBeVisible();
+    await page.screenshot({ path: `${SCREENSHOTS}/run-hello-running-1280.png`, fullPage: true });
+
+    // A new tab, as a user opening the link: the bootstrap page installs the worker, reloads,
+    // and the worker forwards to this tab's VM.
+    const tab = await context.newPage();
+    const opened = Date.now();
+    await tab.goto('/apps/hello/');
+    await expect(tab.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
+    figure('new tab /apps/hello/ → page shown', seconds(Date.now() - opened));
+    await expect.poll(() => tab.evaluate(() => {
+      const image = document.getElementById('logo') as HTMLImageElement | null;
+      return image ? image.complete && image.naturalWidth : -1;
+    }), { timeout: 30_000 }).toBe(1);
+    const image = await tab.evaluate(async () => {
+      const response = await fetch('/apps/hello/logo.png');
+      return { status: response.status, type: response.headers.get('content-type'), bytes: (await response.arrayBuffer()).byteLength };
+    });
+    expect(image.status).toBe(200);
+    expect(image.bytes).toBe(PNG.length);
+    const posted = await tab.evaluate(async () => {
+      const response = await fetch('/apps/hello/cgi-bin/echo', { method: 'POST', body: 'name=webvm&x=1' });
+      return { status: response.status, text: await response.text() };
+    });
+    expect(posted.status).toBe(200);
+    expect(posted.text).toContain('method=POST');
+    expect(posted.text).toContain('name=webvm&x=1');
+    await tab.screenshot({ path: `${SCREENSHOTS}/run-hello-bridge-1280.png`, fullPage: true });
+
+    // Latency of a small GET through the bridge (printed, not asserted).
+    const timings = await tab.evaluate(async () => {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        const start = performance.now();
+        await (await fetch('/apps/hello/index.html', { cache: 'no-store' })).text();
+        times.push(performance.now() - start);
+      }
+      return times.sort((a, b) => a - b);
+    });
+    figure('GET /apps/hello/index.html through the bridge (median of 5)', `${timings[2].toFixed(0)} ms`);
+    await tab.close();
+
+    // 6. The requests counted (index + logo + the fetches above: at least 9).
+    await expect.poll(async () => (await app('hello')).metrics.requestCount, { timeout: 15_000 }).toBeGreaterThanOrEqual(9);
+    await expect(page.getByTestId('app-requests')).not.toContainText(/^Requests0$/);
+  });
+
+  test('2. exit 3 under on-failure:3 restarts with growing delays, then stays down with the count', async () => {
+    test.setTimeout(3 * START_MS);
+    await createAndDeploy('crashy', [{ path: 'index.html', data: 'x' }], {
+      command: 'sh',
+      arguments: ['-c', 'echo about to fail; exit 3'],
+      restartPolicy: 'on-failure',
+      autoRestart: true,
+      maxRetries: 3,
+      healthCheckConfig: null,
+    });
+    await openApp('crashy');
+    await page.getByTestId('app-start').click();
+    const record = await waitForStatus('crashy', /^failed$/);
+    expect(record.metrics.restartCount).toBe(3);
+    expect(record.metrics.lastError).toContain('exited with code 3');
+    expect(record.metrics.lastError).toContain('gave up after 3 restarts');
+    const delays = record.metrics.recentLogs
+      .map((entry) => /restarting in (\d+) ms/.exec(entry.message)?.[1])
+      .filter(Boolean)
+      .map(Number);
+    expect(delays).toEqual([100, 200, 400]);
+    expect(record.metrics.recentLogs.filter((entry) => entry.source === 'application').map((e) => e.message)).toContain('about to fail');
+    await expect(page.getByTestId('run-status')).toContainText('failed');
+    await expect(page.getByTestId('app-restarts')).toContainText('3');
+    await expect(page.getByTestId('app-last-error')).toContainText('gave up after 3 restarts');
+    await page.screenshot({ path: `${SCREENSHOTS}/run-crashy-failed-1280.png`, fullPage: true });
+  });
+
+  test('3. a failing health path turns unhealthy after its retries and, opted in, restarts', async () => {
+    test.setTimeout(4 * START_MS);
+    await page.evaluate(() => (window as unknown as HookWindow).webvm.exec('rm', ['-f', '/tmp/e2e-sick']));
+    await createAndDeploy('sick', [
+      { path: 'index.html', data: 'ok' },
+      { path: 'cgi-bin/health', data: HEALTH_CGI, executable: true },
+    ], {
+      healthCheckConfig: {
+        enabled: true, path: '/cgi-bin/health', interval: 2, timeout: 5, retries: 2, startPeriod: 0,
+        startInterval: 1, restartOnUnhealthy: true,
+      },
+    });
+    await openApp('sick');
+    await page.getByTestId('app-start').click();
+    let record = await waitForStatus('sick', /^running$/);
+    expect(record.healthCheck?.status).toBe('healthy');
+    const firstStart = record.lastStarted;
+    await page.evaluate(() => (window as unknown as HookWindow).webvm.exec('touch', ['/tmp/e2e-sick']));
+    // Unhealthy after 2 failed probes, then restarted by the policy.
+    await expect.poll(async () => {
+      record = await app('sick');
+      return record.metrics.recentLogs.some((entry) => entry.message === 'health: unhealthy');
+    }, { timeout: START_MS, intervals: [500, 1000] }).toBe(true);
+    expect(record.healthCheck?.log.some((probe) => probe.outcome === 'failed' && probe.output.includes('500'))).toBe(true);
+    await page.evaluate(() => (window as unknown as HookWindow).webvm.exec('rm', ['-f', '/tmp/e2e-sick']));
+    await expect.poll(async () => {
+      record = await app('sick');
+      return record.status === 'running' && record.lastStarted !== firstStart;
+    }, { timeout: START_MS, intervals: [500, 1000] }).toBe(true);
+    expect(record.metrics.restartCount).toBe(1);
+    await page.screenshot({ path: `${SCREENSHOTS}/run-sick-restarted-1280.png`, fullPage: true });
+    await page.getByTestId('app-stop').click();
+    await waitForStatus('sick', /^stopped$/);
+  });
+
+  test('7. the Logs tab follows and filters; 9. the app page at 390 px', async () => {
+    test.setTimeout(START_MS);
+    await openApp('hello', 'logs');
+    const log = page.getByTestId('app-log');
+    await expect(log).toContainText('running: listening on port');
+    await page.getByTestId('log-source').selectOption('system');
+    await expect(log.locator('.log-line[data-source="application"]')).toHaveCount(0);
+    await expect(log.locator('.log-line[data-source="system"]').first()).toBeVisible();
+    await page.getByTestId('log-text').fill('listening on port');
+    await expect(log.locator('.log-line')).toHaveCount(1);
+    await page.screenshot({ path: `${SCREENSHOTS}/run-logs-1280.png`, fullPage: true });
+    // Stop, from the Overview: the log follows.
+    await page.getByTestId('log-text').fill('');
+    await openApp('hello');
+    await page.getByTestId('app-stop').click();
+    await waitForStatus('hello', /^stopped$/);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: `${SCREENSHOTS}/run-hello-stopped-390.png`, fullPage: true });
+    await openApp('hello', 'logs');
+    await expect(page.getByTestId('app-log')).toContainText('stopped');
+    await page.screenshot({ path: `${SCREENSHOTS}/run-logs-390.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(pageErrors).toEqual([]);
+  });
+});

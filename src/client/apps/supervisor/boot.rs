@@ -1,0 +1,166 @@
+//! The VM's lifecycle as the supervisor sees it: when the VM is up, apps start by their
+//! restart policy (Docker's daemon start); when it is lost, running apps are `error`; and
+//! `WebVMStatus.runningApps` follows the record.
+
+use chrono::Utc;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::StartReason;
+use crate::client::apps::AppManager;
+use crate::domain::app_registry::RUNNING;
+use crate::domain::metrics::{self, MetricsLimits};
+use crate::domain::restart::RestartSupervisor;
+use crate::model::{ApplicationStatus as Status, LogLevel, WebVMState};
+
+/// How often running apps' figures are refreshed.
+const METRICS_TICK_MS: u64 = 5000;
+
+impl AppManager {
+    /// Watches the VM: starts apps by policy once it is ready (once per boot), marks them
+    /// `error` when it is lost, and keeps `runningApps` true.
+    pub(in crate::client::apps) fn supervise(&self) {
+        let manager = *self;
+        let live_state = self.vm.live_state;
+        Effect::new(move |previous: Option<WebVMState>| {
+            let state = live_state.get();
+            let loaded = manager.loaded.get();
+            if !loaded {
+                return state;
+            }
+            let runs = manager.runs();
+            match state {
+                WebVMState::Ready => {
+                    let first = !std::mem::replace(&mut runs.borrow_mut().booted, true);
+                    if first {
+                        spawn_local(async move { manager.start_with_vm().await });
+                    }
+                }
+                WebVMState::Error | WebVMState::Unloaded
+                    if previous.is_some_and(|previous| previous != state) =>
+                {
+                    runs.borrow_mut().booted = false;
+                    let reason = match state {
+                        WebVMState::Error => "the VM stopped responding",
+                        _ => "the VM was shut down",
+                    };
+                    spawn_local(async move { manager.lost_with_vm(reason).await });
+                }
+                _ => {}
+            }
+            state
+        });
+        spawn_local(async move { manager.refresh_metrics().await });
+        let book = self.book;
+        let status = self.vm.status;
+        Effect::new(move |_| {
+            let running = book.with(|book| book.running());
+            if status.with_untracked(|status| status.running_apps != running) {
+                status.update(|status| status.running_apps = running);
+            }
+        });
+    }
+
+    /// Every few seconds while the page lives: each running app's uptime and request figures,
+    /// and its performance history when a sample is due (the domain's windows).
+    async fn refresh_metrics(&self) {
+        loop {
+            crate::client::vm::bridge::sleep(METRICS_TICK_MS).await;
+            let running = self.book.with_untracked(|book| book.running());
+            if running.is_empty() {
+                continue;
+            }
+            let limits = MetricsLimits::from_settings(&self.settings());
+            let now = Utc::now();
+            let runs = self.runs();
+            let mut runs = runs.borrow_mut();
+            let updated = self.book.try_update(|book| {
+                for id in &running {
+                    if let Some(app) = book.applications.get_mut(id) {
+                        let window = runs.windows.entry(*id).or_default();
+                        metrics::refresh(&mut app.metrics, window, now, &limits);
+                    }
+                }
+            });
+            drop(runs);
+            if updated.is_none() {
+                return;
+            }
+            self.flush_soon();
+        }
+    }
+
+    /// The VM came up: apps the record shows as running were interrupted (their processes
+    /// went with the previous VM); then each app starts if its policy says so.
+    async fn start_with_vm(&self) {
+        let apps: Vec<_> = self
+            .book
+            .with_untracked(|book| book.applications.values().cloned().collect());
+        for app in apps {
+            let id = app.id;
+            let was_running = RUNNING.contains(&app.status);
+            if was_running {
+                let result = self
+                    .change(|book| {
+                        let to = if app.status == Status::Stopping {
+                            Status::Stopped
+                        } else {
+                            Status::Error
+                        };
+                        book.set_run_status(id, to, Utc::now())
+                            .map_err(super::refused)?;
+                        if let Some(app) = book.applications.get_mut(&id) {
+                            if to == Status::Error {
+                                app.metrics.last_error =
+                                    Some("interrupted: the page or the VM went away".to_owned());
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if result.is_err() {
+                    continue;
+                }
+            }
+            let Some(app) = self
+                .book
+                .with_untracked(|book| book.applications.get(&id).cloned())
+            else {
+                continue;
+            };
+            let supervisor = RestartSupervisor::restore(&app.execution, &app);
+            if !supervisor.should_start_on_boot(&app, was_running) {
+                continue;
+            }
+            if let Err(error) = self.launch(id, StartReason::Boot).await {
+                self.system_log(
+                    id,
+                    LogLevel::Error,
+                    format!("could not start with the VM: {error}"),
+                );
+            }
+        }
+    }
+
+    /// The VM is gone: every app whose process ran is `error`, with the reason; pending
+    /// restarts and probes end (their generation is dropped).
+    async fn lost_with_vm(&self, reason: &str) {
+        let running: Vec<_> = self.book.with_untracked(|book| book.running());
+        self.runs().borrow_mut().by_app.clear();
+        for id in running {
+            let result = self
+                .change(|book| {
+                    book.set_run_status(id, Status::Error, Utc::now())
+                        .map_err(super::refused)?;
+                    if let Some(app) = book.applications.get_mut(&id) {
+                        app.metrics.last_error = Some(reason.to_owned());
+                    }
+                    Ok(())
+                })
+                .await;
+            if result.is_ok() {
+                self.system_log(id, LogLevel::Error, format!("stopped: {reason}"));
+            }
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //      (100, 200, 400 ms), then stays down, failed, with the count shown;
 //   3. a health path that starts failing turns the app unhealthy after `retries` probes, and
 //      with "restart when unhealthy" on, the supervisor restarts it;
+//   4. a shell that allocates past its 16 MB limit (cgroup v2 memory.max) is OOM-killed, and
+//      lastError says so;
 //   6. the metrics count the requests this test made through the bridge;
 //   7. the Logs tab follows and filters by source and text;
 //   9. screenshots at 1280 and 390 px.
@@ -130,9 +132,11 @@ async function createAndDeploy(
   expect(deployed.status, deployed.error).toBe('completed');
 }
 
+/** Opens the app's page (a page load: the VM resumes from this browser's checkpoint). */
 async function openApp(name: string, tab = 'overview'): Promise<void> {
   await page.goto(`/applications/${name}?tab=${tab}`);
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await vmReady();
 }
 
 test.describe.serial('running applications', () => {
@@ -164,7 +168,6 @@ test.describe.serial('running applications', () => {
     ]);
 
     await openApp('hello');
-    await vmReady();
     const started = Date.now();
     await page.getByTestId('app-start').click();
     await expect(page.getByTestId('run-status')).toContainText(/starting|running/);
@@ -279,6 +282,25 @@ test.describe.serial('running applications', () => {
     await page.screenshot({ path: `${SCREENSHOTS}/run-sick-restarted-1280.png`, fullPage: true });
     await page.getByTestId('app-stop').click();
     await waitForStatus('sick', /^stopped$/);
+  });
+
+  test('4. a process that allocates past its memory limit is killed, and the page says so', async () => {
+    test.setTimeout(2 * START_MS);
+    await createAndDeploy('hog', [{ path: 'index.html', data: 'x' }], {
+      command: 'sh',
+      // Doubles a shell string until the 16 MB group's limit stops it.
+      arguments: ['-c', 'x=0123456789abcdef; while :; do x="$x$x"; done'],
+      restartPolicy: 'never',
+      memoryLimit: 16,
+      healthCheckConfig: null,
+    });
+    await openApp('hog');
+    await page.getByTestId('app-start').click();
+    const record = await waitForStatus('hog', /^error$/);
+    expect(record.metrics.lastError).toContain('out of memory');
+    expect(record.metrics.lastError).toContain('16 MB');
+    await expect(page.getByTestId('app-last-error')).toContainText('out of memory');
+    await page.screenshot({ path: `${SCREENSHOTS}/run-hog-oom-1280.png`, fullPage: true });
   });
 
   test('7. the Logs tab follows and filters; 9. the app page at 390 px', async () => {

@@ -78,6 +78,20 @@ pub struct AppBook {
     /// The deployment whose release `current` points at, per application.
     #[serde(default)]
     pub current_releases: BTreeMap<ApplicationId, Uuid>,
+    /// The guest process of each application whose process runs (kept so that a page that
+    /// resumes the VM from a snapshot adopts it instead of starting another).
+    #[serde(default)]
+    pub processes: BTreeMap<ApplicationId, RecordedProcess>,
+}
+
+/// An application's process in the guest, as the agent knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedProcess {
+    /// The agent's id for it (its `EXEC` id).
+    pub exec_id: u64,
+    /// Its pid in the guest (also its process group).
+    pub pid: u32,
 }
 
 impl Default for AppBook {
@@ -87,6 +101,7 @@ impl Default for AppBook {
             applications: BTreeMap::new(),
             deployments: BTreeMap::new(),
             current_releases: BTreeMap::new(),
+            processes: BTreeMap::new(),
         }
     }
 }
@@ -157,6 +172,7 @@ impl AppBook {
     pub fn remove(&mut self, id: ApplicationId) -> Option<Application> {
         self.deployments.remove(&id);
         self.current_releases.remove(&id);
+        self.processes.remove(&id);
         self.applications.remove(&id)
     }
 
@@ -390,6 +406,8 @@ impl AppBook {
             }
             ApplicationStatus::Running => app.metrics.start_time = Some(now),
             ApplicationStatus::Stopped | ApplicationStatus::Error | ApplicationStatus::Failed => {
+                self.processes.remove(&id);
+                let app = self.application_mut(id)?;
                 if RUNNING.contains(&from) {
                     app.last_stopped = Some(now);
                 }

@@ -18,8 +18,8 @@ use crate::domain::compat::check_compatibility;
 use crate::domain::ports::{allocate_port, ports_in_use};
 use crate::domain::validation::unique_name;
 use crate::model::{
-    AppName, Application, ApplicationId, DeploymentOperation, DeploymentSource, DeploymentStatus,
-    RuntimeCompatibility, WebVMState,
+    AppName, Application, ApplicationId, ApplicationStatus, DeploymentOperation, DeploymentSource,
+    DeploymentStatus, RuntimeCompatibility, WebVMState,
 };
 
 /// A local-sync folder as read for a deploy: watched from that snapshot once it is live.
@@ -281,6 +281,13 @@ impl AppManager {
             )));
         }
         self.stop_watch(id);
+        // Its process goes first (a pending restart too), as `docker rm -f` does.
+        if matches!(
+            app.status,
+            ApplicationStatus::Starting | ApplicationStatus::Running | ApplicationStatus::Error
+        ) {
+            self.stop_app(id).await?;
+        }
         if deployed {
             if self.vm.state() != WebVMState::Ready {
                 return Err(AppsError::Deploy(format!(

@@ -469,6 +469,14 @@ pub trait VmEngine: transfer::SharedDirectory {
     /// Sends `signal` to a background process's whole process group.
     fn signal(&self, process: u64, signal: u8) -> VmFuture<'_, ()>;
 
+    /// Listens to a background process that a restored snapshot brought back (started by
+    /// an earlier page): its output and exit go to `on_event` from now on. False when the
+    /// engine does not know the process (or can't restore processes at all).
+    fn attach(&self, process: u64, on_event: ProcessListener) -> bool {
+        let _ = (process, on_event);
+        false
+    }
+
     /// Waits until a background process ends (or `timeout_ms` passes).
     fn wait(&self, process: u64, timeout_ms: u64) -> VmFuture<'_, ProcessExit>;
 

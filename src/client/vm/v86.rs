@@ -517,6 +517,12 @@ impl VmEngine for V86Engine {
         })
     }
 
+    fn attach(&self, process: u64, on_event: ProcessListener) -> bool {
+        self.agent()
+            .map(|agent| agent.attach(process, on_event))
+            .unwrap_or(false)
+    }
+
     fn signal(&self, process: u64, signal: u8) -> VmFuture<'_, ()> {
         Box::pin(async move {
             let agent = self.agent()?;

@@ -64,6 +64,14 @@ impl VmController {
         self.ready_engine()?.spawn(command, listener).await
     }
 
+    /// Listens to a process a restored snapshot brought back (see
+    /// [`crate::client::vm::VmEngine::attach`]).
+    pub fn attach_process(&self, process: u64, listener: ProcessListener) -> bool {
+        self.ready_engine()
+            .map(|engine| engine.attach(process, listener))
+            .unwrap_or(false)
+    }
+
     /// Signals a background process.
     pub async fn signal(&self, process: u64, signal: u8) -> Result<(), VmError> {
         self.ready_engine()?.signal(process, signal).await

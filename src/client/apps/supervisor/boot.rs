@@ -6,11 +6,18 @@ use chrono::Utc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::StartReason;
+use std::rc::Rc;
+
+use futures::channel::mpsc;
+
+use super::{Run, StartReason};
 use crate::client::apps::AppManager;
+use crate::client::vm::{ProcessEvent, ProcessHandle};
 use crate::domain::app_registry::RUNNING;
+use crate::domain::health::HealthMonitor;
 use crate::domain::metrics::{self, MetricsLimits};
 use crate::domain::restart::RestartSupervisor;
+use crate::model::Application;
 use crate::model::{ApplicationStatus as Status, LogLevel, WebVMState};
 
 /// How often running apps' figures are refreshed.
@@ -99,6 +106,9 @@ impl AppManager {
         for app in apps {
             let id = app.id;
             let was_running = RUNNING.contains(&app.status);
+            if was_running && self.adopt(&app) {
+                continue;
+            }
             if was_running {
                 let result = self
                     .change(|book| {
@@ -140,6 +150,76 @@ impl AppManager {
                 );
             }
         }
+    }
+
+    /// The VM came back from a snapshot with the app's process still running (a
+    /// hibernation, or a checkpoint taken while it ran): supervise that process again,
+    /// without a restart. False when the process did not survive.
+    fn adopt(&self, app: &Application) -> bool {
+        let id = app.id;
+        let Some(recorded) = self
+            .book
+            .with_untracked(|book| book.processes.get(&id).copied())
+        else {
+            return false;
+        };
+        let (sender, events) = mpsc::unbounded::<ProcessEvent>();
+        let listener = Rc::new(move |event: ProcessEvent| {
+            let _ = sender.unbounded_send(event);
+        });
+        if !self.vm.attach_process(recorded.exec_id, listener) {
+            return false;
+        }
+        let now = Utc::now();
+        let generation = {
+            let runs = self.runs();
+            let mut runs = runs.borrow_mut();
+            runs.next_generation += 1;
+            let generation = runs.next_generation;
+            let mut run = Run::new(
+                generation,
+                RestartSupervisor::restore(&app.execution, app),
+                HealthMonitor::resume(
+                    app.execution.health_check_config.as_ref(),
+                    now,
+                    app.health_check.as_ref(),
+                ),
+                0,
+            );
+            run.process = Some(ProcessHandle {
+                id: recorded.exec_id,
+                pid: recorded.pid,
+            });
+            run.spawned_at = app.metrics.start_time.or(app.last_started).unwrap_or(now);
+            run.stop_requested = app.status == Status::Stopping;
+            runs.by_app.insert(id, run);
+            generation
+        };
+        self.system_log(
+            id,
+            LogLevel::Info,
+            format!(
+                "adopted: the VM resumed with it running (pid {})",
+                recorded.pid
+            ),
+        );
+        let manager = *self;
+        spawn_local(async move { manager.follow(id, generation, events).await });
+        match app.status {
+            Status::Running => {
+                spawn_local(async move { manager.health_loop(id, generation).await });
+            }
+            Status::Starting => {
+                spawn_local(async move { manager.await_ready(id, generation).await });
+            }
+            _ => {
+                let vm = self.vm;
+                spawn_local(async move {
+                    let _ = vm.signal(recorded.exec_id, 15).await;
+                });
+            }
+        }
+        true
     }
 
     /// The VM is gone: every app whose process ran is `error`, with the reason; pending

@@ -131,7 +131,7 @@ impl AppManager {
 
     /// Probes while the app runs, records each result, and (opt-in) restarts it when it
     /// turns unhealthy, through the restart policy's backoff and count.
-    async fn health_loop(&self, id: ApplicationId, generation: u64) {
+    pub(super) async fn health_loop(&self, id: ApplicationId, generation: u64) {
         let Some(port) = self.book.with_untracked(|book| {
             book.applications
                 .get(&id)

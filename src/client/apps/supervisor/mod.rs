@@ -72,6 +72,29 @@ pub(super) struct Run {
     stderr: LineAssembler,
 }
 
+impl Run {
+    fn new(
+        generation: u64,
+        restart: RestartSupervisor,
+        health: HealthMonitor,
+        oom_kills_before: u64,
+    ) -> Self {
+        Run {
+            generation,
+            process: None,
+            spawned_at: Utc::now(),
+            restart,
+            health,
+            stop_requested: false,
+            fatal: None,
+            unhealthy_restart: None,
+            oom_kills_before,
+            stdout: LineAssembler::new(MAX_LINE_BYTES),
+            stderr: LineAssembler::new(MAX_LINE_BYTES),
+        }
+    }
+}
+
 /// Everything the supervisor keeps in memory (browser only).
 #[derive(Default)]
 pub(super) struct Runs {

@@ -11,8 +11,11 @@ use leptos::task::spawn_local;
 
 use super::{refused, Run, StartReason};
 use crate::client::apps::{AppManager, AppsError};
-use crate::client::vm::{bridge, ExecCommand, ExitStatus, ProcessEvent, ProcessExit};
-use crate::domain::app_logs::{self, LineAssembler, Stream};
+use crate::client::vm::{
+    bridge, ExecCommand, ExitStatus, ProcessEvent, ProcessExit, ProcessHandle,
+};
+use crate::domain::app_logs::{self, Stream};
+use crate::domain::app_registry::RecordedProcess;
 use crate::domain::health::HealthMonitor;
 use crate::domain::launch;
 use crate::domain::lifecycle::StateMachine;
@@ -149,6 +152,13 @@ impl AppManager {
         reason: StartReason,
     ) -> Result<(), AppsError> {
         let app = self.stored(id)?;
+        let vm_state = self.vm.state();
+        if vm_state != crate::model::WebVMState::Ready {
+            return Err(AppsError::Busy(format!(
+                "{} can't start yet: the VM is {vm_state}; it starts once the VM is ready",
+                app.name
+            )));
+        }
         if !app.status.can_become(Status::Starting) {
             return Err(AppsError::Busy(match app.status {
                 Status::Draft => format!("{} has never been deployed: deploy it first", app.name),
@@ -237,22 +247,8 @@ impl AppManager {
                 now,
                 app.health_check.as_ref(),
             );
-            runs.by_app.insert(
-                id,
-                Run {
-                    generation,
-                    process: None,
-                    spawned_at: now,
-                    restart,
-                    health,
-                    stop_requested: false,
-                    fatal: None,
-                    unhealthy_restart: None,
-                    oom_kills_before,
-                    stdout: LineAssembler::new(super::MAX_LINE_BYTES),
-                    stderr: LineAssembler::new(super::MAX_LINE_BYTES),
-                },
-            );
+            runs.by_app
+                .insert(id, Run::new(generation, restart, health, oom_kills_before));
             generation
         };
         self.set_notes(id, |notes| {
@@ -308,6 +304,7 @@ impl AppManager {
                         run.spawned_at = Utc::now();
                     }
                 }
+                self.record_process(id, process).await;
             }
             Err(error) => {
                 let message = format!("the process could not be started: {error}");
@@ -319,6 +316,23 @@ impl AppManager {
         spawn_local(async move { manager.follow(id, generation, events).await });
         spawn_local(async move { manager.await_ready(id, generation).await });
         Ok(())
+    }
+
+    /// Keeps the process in the record, so a page that resumes this VM adopts it.
+    pub(super) async fn record_process(&self, id: ApplicationId, process: ProcessHandle) {
+        let recorded = RecordedProcess {
+            exec_id: process.id,
+            pid: process.pid,
+        };
+        let result = self
+            .change(|book| {
+                book.processes.insert(id, recorded);
+                Ok(())
+            })
+            .await;
+        if let Err(error) = result {
+            leptos::logging::warn!("webvm: recording an app's process failed: {error}");
+        }
     }
 
     /// The memory group's `oom_kill` count (0 when there is none or no limit).
@@ -336,7 +350,7 @@ impl AppManager {
     }
 
     /// Feeds the process's output into the log and handles its end.
-    async fn follow(
+    pub(super) async fn follow(
         &self,
         id: ApplicationId,
         generation: u64,

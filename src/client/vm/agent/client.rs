@@ -311,6 +311,27 @@ impl AgentClient {
         state.core.bump_ids_above(exec_id);
     }
 
+    /// Gives an adopted process (see [`AgentClient::adopt`]) a listener for its output and
+    /// exit from now on; an exit already seen is delivered at once. False when the process
+    /// is unknown (it did not survive the snapshot, or the agent restarted).
+    pub fn attach(&self, exec_id: u64, listener: ProcessListener) -> bool {
+        let exit = {
+            let mut state = self.state.borrow_mut();
+            let Some(record) = state.procs.get_mut(&exec_id) else {
+                return false;
+            };
+            record.listener = Some(listener.clone());
+            record.exit.clone()
+        };
+        if let Some(exit) = exit {
+            listener(match exit {
+                Ok(exit) => ProcessEvent::Exited(exit),
+                Err(reason) => ProcessEvent::Lost(reason),
+            });
+        }
+        true
+    }
+
     /// Signals a background process's group.
     pub async fn kill(&self, proc_id: u64, signal: u8, timeout_ms: u64) -> Result<(), AgentError> {
         self.call(

@@ -7,7 +7,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client::apps::AppManager;
-use crate::model::{ApplicationId, ApplicationStatus as Status, HealthState};
+use crate::client::vm_controller::VmController;
+use crate::model::{ApplicationId, ApplicationStatus as Status, HealthState, WebVMState};
 use crate::ui::components::StatusBadge;
 use crate::ui::format::duration_seconds;
 
@@ -94,11 +95,14 @@ pub fn RunPanel(id: ApplicationId) -> impl IntoView {
     ) {
         on_cleanup(move || handle.clear());
     }
+    let vm_state = VmController::expect().live_state;
+    let vm_ready = move || vm_state.get() == WebVMState::Ready;
     let can_start = move || {
-        matches!(
-            status.get(),
-            Some(Status::Deployed | Status::Stopped | Status::Error | Status::Failed)
-        )
+        vm_ready()
+            && matches!(
+                status.get(),
+                Some(Status::Deployed | Status::Stopped | Status::Error | Status::Failed)
+            )
     };
     let can_stop = move || {
         matches!(
@@ -164,6 +168,11 @@ pub fn RunPanel(id: ApplicationId) -> impl IntoView {
                     </a>
                 </Show>
             </div>
+            {move || (!vm_ready()).then(|| view! {
+                <p class="muted" role="status" data-testid="app-vm-waiting">
+                    {format!("The VM is {}: start and stop work once it is ready.", vm_state.get())}
+                </p>
+            })}
             {move || starting_for().map(|seconds| view! {
                 <p class="muted" role="status" data-testid="app-starting">
                     {format!("Starting… {seconds} s (waiting for it to listen on its port)")}

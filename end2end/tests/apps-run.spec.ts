@@ -8,6 +8,8 @@
 //      with "restart when unhealthy" on, the supervisor restarts it;
 //   4. a shell that allocates past its 16 MB limit (cgroup v2 memory.max) is OOM-killed, and
 //      lastError says so;
+//   5. a reload (the VM resumes from this browser's checkpoint) adopts the running app: same
+//      start time, no restart, still served;
 //   6. the metrics count the requests this test made through the bridge;
 //   7. the Logs tab follows and filters by source and text;
 //   9. screenshots at 1280 and 390 px.
@@ -301,6 +303,20 @@ test.describe.serial('running applications', () => {
     expect(record.metrics.lastError).toContain('16 MB');
     await expect(page.getByTestId('app-last-error')).toContainText('out of memory');
     await page.screenshot({ path: `${SCREENSHOTS}/run-hog-oom-1280.png`, fullPage: true });
+  });
+
+  test('5. a reload resumes the VM with hello still running: adopted, not restarted, and it serves', async () => {
+    test.setTimeout(START_MS);
+    const before = await app('hello');
+    expect(before.status).toBe('running');
+    await openApp('hello');
+    const after = await waitForStatus('hello', /^running$/);
+    expect(after.lastStarted).toBe(before.lastStarted);
+    expect(after.metrics.recentLogs.some((entry) => entry.message.startsWith('adopted: the VM resumed with it running'))).toBe(true);
+    const tab = await context.newPage();
+    await tab.goto('/apps/hello/');
+    await expect(tab.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
+    await tab.close();
   });
 
   test('7. the Logs tab follows and filters; 9. the app page at 390 px', async () => {

@@ -9,7 +9,6 @@ use leptos::prelude::*;
 use crate::client::apps::AppManager;
 use crate::domain::app_logs::{to_text, LogFilter};
 use crate::model::{ApplicationId, LogEntry, LogLevel, LogSource};
-use crate::ui::format::timestamp;
 
 /// The level choices: (value, label, the levels shown).
 const LEVELS: [(&str, &str, &[LogLevel]); 4] = [
@@ -172,7 +171,7 @@ pub fn LogsTab(id: ApplicationId) -> impl IntoView {
                         .into_iter()
                         .map(|entry| view! {
                             <div class=format!("log-line log-line--{}", entry.level.as_str()) data-source=entry.source.as_str()>
-                                <time class="log-line__time">{timestamp(&entry.timestamp)}</time>
+                                <time class="log-line__time">{entry.timestamp.format("%Y-%m-%d %H:%M:%S%.3f").to_string()}</time>
                                 <span class="log-line__level">{entry.level.as_str()}</span>
                                 <span class="log-line__source">{entry.source.as_str()}</span>
                                 <span class="log-line__message">{entry.message}</span>

@@ -208,7 +208,7 @@ impl AppManager {
                             &format!("the app sent nothing for {} s", IDLE_TIMEOUT_MS / 1000),
                         );
                     } else {
-                        reply.end();
+                        reply.fail(504, "the app stopped sending in the middle of its response");
                     }
                     return status.map_or(Outcome::Failed, Outcome::Answered);
                 }
@@ -248,8 +248,9 @@ impl AppManager {
                         );
                         return Outcome::Failed;
                     }
-                    // The head is out: end the body where it broke.
-                    reply.end();
+                    // The head is out: cut the body off with an error, so the page does not
+                    // take it as complete.
+                    reply.fail(502, &format!("the app's response broke off: {error}"));
                     return status.map_or(Outcome::Failed, Outcome::Answered);
                 }
             };

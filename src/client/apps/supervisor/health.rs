@@ -8,6 +8,7 @@ use crate::client::apps::AppManager;
 use crate::client::vm::bridge;
 use crate::domain::http_bridge::{probe_request, probe_verdict};
 use crate::domain::launch;
+use crate::domain::restart::RestartDecision;
 use crate::model::{ApplicationId, ApplicationStatus as Status, HealthState, LogLevel};
 
 /// How often readiness is checked while an app starts.
@@ -271,6 +272,10 @@ impl AppManager {
             };
             let uptime = (Utc::now() - run.spawned_at).to_std().unwrap_or_default();
             let decision = run.restart.on_unhealthy(uptime, Utc::now());
+            if !matches!(decision, RestartDecision::Restart { .. }) {
+                // The policy would not bring it back: it keeps running, unhealthy.
+                return;
+            }
             run.unhealthy_restart = Some(decision);
             run.process
         };

@@ -226,8 +226,19 @@ impl AppManager {
         drop(secrets);
         let oom_kills_before = self.oom_kills(&app).await;
 
-        // The run: a new generation; the restart state carries over between restarts.
+        // The run: a new generation; the restart state carries over between restarts. The
+        // status is checked again here: another start (or a stop) may have happened while
+        // the secrets were unsealed. From here to the `starting` write nothing awaits.
         let now = Utc::now();
+        if !self
+            .status_of(id)
+            .is_some_and(|status| status.can_become(Status::Starting))
+        {
+            return Err(AppsError::Busy(format!(
+                "{} was started or stopped meanwhile",
+                app.name
+            )));
+        }
         let generation = {
             let runs = self.runs();
             let mut runs = runs.borrow_mut();
@@ -266,7 +277,10 @@ impl AppManager {
             }
             Ok(())
         })
-        .await?;
+        .await
+        .inspect_err(|_| {
+            self.runs().borrow_mut().by_app.remove(&id);
+        })?;
         self.system_log(
             id,
             LogLevel::Info,
@@ -298,11 +312,32 @@ impl AppManager {
         };
         match self.vm.spawn_process(command, listener).await {
             Ok(process) => {
-                if let Some(run) = self.runs().borrow_mut().by_app.get_mut(&id) {
-                    if run.generation == generation {
-                        run.process = Some(process);
-                        run.spawned_at = Utc::now();
+                let stop_requested = {
+                    let runs = self.runs();
+                    let mut runs = runs.borrow_mut();
+                    runs.by_app
+                        .get_mut(&id)
+                        .filter(|run| run.generation == generation)
+                        .map(|run| {
+                            run.process = Some(process);
+                            run.spawned_at = Utc::now();
+                            run.stop_requested
+                        })
+                };
+                match stop_requested {
+                    // Superseded while it was being spawned: nobody supervises it.
+                    None => {
+                        let _ = self.vm.signal(process.id, 9).await;
+                        return Err(AppsError::Busy(format!(
+                            "{} was started or stopped meanwhile",
+                            app.name
+                        )));
                     }
+                    // Stopped while it was being spawned: the stop found no process to signal.
+                    Some(true) => {
+                        let _ = self.vm.signal(process.id, 15).await;
+                    }
+                    Some(false) => {}
                 }
                 self.record_process(id, process).await;
             }

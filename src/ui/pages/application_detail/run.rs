@@ -202,6 +202,10 @@ pub fn RunPanel(id: ApplicationId) -> impl IntoView {
                         <span class="stat__value">
                             {move || match health.get() {
                                 None => "no check".to_owned(),
+                                // Probing ends with the process (as in Docker).
+                                Some(_) if !matches!(status.get(), Some(Status::Running | Status::Starting)) => {
+                                    "not running".to_owned()
+                                }
                                 Some((_, None)) => "not checked yet".to_owned(),
                                 Some((_, Some((HealthState::Unhealthy, streak)))) => {
                                     format!("unhealthy ({streak} failed)")

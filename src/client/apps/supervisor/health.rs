@@ -224,16 +224,10 @@ impl AppManager {
             },
         };
         let end = Utc::now();
-        let (state, monitor) = {
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            let run = runs
-                .by_app
-                .get_mut(&id)
-                .filter(|run| run.generation == generation)?;
+        let (state, monitor) = self.with_run(id, generation, |run| {
             let state = run.health.record(start, end, passed, &output);
             (state, run.health.clone())
-        };
+        })?;
         self.book.update_untracked(|book| {
             if let Some(app) = book.applications.get_mut(&id) {
                 monitor.apply_to(&mut app.metrics);

@@ -115,6 +115,21 @@ impl AppManager {
         self.runs.get_value()
     }
 
+    /// Runs `change` on `id`'s run if `generation` is still current (no borrow outlives it).
+    fn with_run<T>(
+        &self,
+        id: ApplicationId,
+        generation: u64,
+        change: impl FnOnce(&mut Run) -> T,
+    ) -> Option<T> {
+        let runs = self.runs();
+        let mut runs = runs.borrow_mut();
+        runs.by_app
+            .get_mut(&id)
+            .filter(|run| run.generation == generation)
+            .map(change)
+    }
+
     /// Whether `generation` is still `id`'s current run.
     fn is_current(&self, id: ApplicationId, generation: u64) -> bool {
         self.runs()

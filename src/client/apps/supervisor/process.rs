@@ -409,20 +409,11 @@ impl AppManager {
     }
 
     fn output(&self, id: ApplicationId, generation: u64, stream: Stream, bytes: &[u8]) {
-        let lines = {
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            let Some(run) = runs
-                .by_app
-                .get_mut(&id)
-                .filter(|run| run.generation == generation)
-            else {
-                return;
-            };
-            match stream {
-                Stream::Stdout => run.stdout.push(bytes),
-                Stream::Stderr => run.stderr.push(bytes),
-            }
+        let Some(lines) = self.with_run(id, generation, |run| match stream {
+            Stream::Stdout => run.stdout.push(bytes),
+            Stream::Stderr => run.stderr.push(bytes),
+        }) else {
+            return;
         };
         for line in lines {
             self.output_line(id, generation, stream, line);
@@ -430,20 +421,13 @@ impl AppManager {
     }
 
     fn flush_output(&self, id: ApplicationId, generation: u64) {
-        let rest = {
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            let Some(run) = runs
-                .by_app
-                .get_mut(&id)
-                .filter(|run| run.generation == generation)
-            else {
-                return;
-            };
+        let Some(rest) = self.with_run(id, generation, |run| {
             [
                 (Stream::Stdout, run.stdout.flush()),
                 (Stream::Stderr, run.stderr.flush()),
             ]
+        }) else {
+            return;
         };
         for (stream, line) in rest {
             if let Some(line) = line {

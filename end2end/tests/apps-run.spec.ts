@@ -10,6 +10,8 @@
 //      lastError says so;
 //   5. a reload (the VM resumes from this browser's checkpoint) adopts the running app: same
 //      start time, no restart, still served;
+//   5b. a second tab leaves the VM to the first (one tab runs it: a Web Lock), then takes it
+//      over: the first saves and lets go, the second resumes with hello still running;
 //   6. the metrics count the requests this test made through the bridge;
 //   7. the Logs tab follows and filters by source and text;
 //   9. screenshots at 1280 and 390 px.
@@ -317,6 +319,40 @@ test.describe.serial('running applications', () => {
     await tab.goto('/apps/hello/');
     await expect(tab.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
     await tab.close();
+  });
+
+  test('5b. a second tab leaves the VM to the first, then takes it over: hello runs on there', async () => {
+    const before = await app('hello');
+    expect(before.status).toBe('running');
+    const second = await context.newPage();
+    second.on('pageerror', (error) => pageErrors.push(error.message));
+    await second.goto('/applications/hello?tab=overview');
+    await expect(second.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    const banner = second.getByTestId('vm-elsewhere');
+    await expect(banner).toHaveAttribute('data-ownership', 'other-tab', { timeout: 30_000 });
+    await expect(banner).toContainText('The VM runs in another tab');
+    expect(await second.evaluate(() => (window as unknown as HookWindow).webvm.state())).toBe('unloaded');
+    await expect(page.getByTestId('vm-elsewhere')).toHaveCount(0);
+    await second.screenshot({ path: `${SCREENSHOTS}/run-second-tab-1280.png`, fullPage: true });
+
+    // Take over: the first tab saves its VM and reloads without it; the second resumes it.
+    const asked = Date.now();
+    await second.getByTestId('vm-take-over').click();
+    await expect(page.getByTestId('vm-elsewhere')).toHaveAttribute('data-ownership', 'other-tab', { timeout: 120_000 });
+    const first = page;
+    page = second;
+    await vmReady();
+    figure('take-over click → VM ready in the second tab', seconds(Date.now() - asked));
+    const after = await waitForStatus('hello', /^running$/);
+    expect(after.lastStarted).toBe(before.lastStarted);
+    expect(await first.evaluate(() => (window as unknown as HookWindow).webvm.state())).toBe('unloaded');
+    await expect(second.getByTestId('vm-elsewhere')).toHaveCount(0);
+    const tab = await context.newPage();
+    await tab.goto('/apps/hello/');
+    await expect(tab.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
+    await tab.close();
+    await first.screenshot({ path: `${SCREENSHOTS}/run-handed-over-1280.png`, fullPage: true });
+    await first.close();
   });
 
   test('7. the Logs tab follows and filters; 9. the app page at 390 px', async () => {

@@ -11,6 +11,7 @@
 //! await webvm.tcpRequest(8080, "GET / HTTP/1.0\r\n\r\n", 5000)   // page → guest TCP
 //! webvm.state(); webvm.status(); webvm.info(); webvm.consoleText()
 //!   // info().source: "cold" | "hibernation" | "boot-snapshot"
+//!   // info().ownership: "owner" | "other-tab" | "taking-over" | … (VmOwnership::key)
 //! await webvm.settled(ms); webvm.boot(); webvm.hibernate(); webvm.resume(); webvm.restart()
 //! webvm.packageBook()   // the package record, as stored
 //! webvm.appBook()       // the application record, as stored (applications, deployments)
@@ -115,6 +116,7 @@ struct InfoAnswer {
     boot_ms: Option<u64>,
     restored: bool,
     source: Option<&'static str>,
+    ownership: &'static str,
     saved: Option<SavedAnswer>,
     last_hibernate_ms: Option<u64>,
     last_hibernate_bytes: Option<u64>,
@@ -530,6 +532,7 @@ fn install_vm(hook: &Object, controller: VmController) {
             capabilities: view.capabilities(),
             restored: view.restored(),
             source: view.source.map(|source| source.key()),
+            ownership: view.ownership.key(),
             saved: view.saved.as_ref().map(|saved| SavedAnswer {
                 saved_at: saved.saved_at,
                 size: saved.size,

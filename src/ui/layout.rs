@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
+use super::vm_elsewhere::VmElsewhereBanner;
+
 /// The navigation entries, in order: (path, label).
 pub const NAVIGATION: [(&str, &str); 5] = [
     ("/", "Dashboard"),
@@ -42,6 +44,7 @@ pub fn Frame(children: Children) -> impl IntoView {
             </div>
         </header>
         <main id="main" class="site-main" tabindex="-1">
+            <VmElsewhereBanner />
             {children()}
         </main>
         <footer class="site-footer">

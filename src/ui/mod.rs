@@ -5,4 +5,5 @@ pub mod format;
 pub mod layout;
 pub mod pages;
 pub mod tone;
+pub mod vm_elsewhere;
 pub mod vm_panel;

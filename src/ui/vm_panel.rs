@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 use crate::client::settings;
 use crate::client::vm::EngineKind;
-use crate::client::vm_controller::{VmController, VmSource, VmViewStoreFields};
+use crate::client::vm_controller::{VmController, VmOwnership, VmSource, VmViewStoreFields};
 use crate::model::{SystemResources, WebVMState};
 use crate::ui::components::StatusBadge;
 use crate::ui::format::megabytes;
@@ -45,13 +45,17 @@ pub fn VmPanel() -> impl IntoView {
     let busy = Memo::new(move |_| view.busy().get());
     let caps = Memo::new(move |_| view.engine().get().capabilities());
     let has_saved = Memo::new(move |_| view.saved().with(Option::is_some));
+    // Only the tab that owns the VM acts on it (another tab may run it: `VmElsewhereBanner`).
+    let owner = Memo::new(move |_| view.ownership().get() == VmOwnership::Owner);
 
-    let can_boot = move || matches!(state.get(), WebVMState::Unloaded | WebVMState::Error);
+    let can_boot =
+        move || owner.get() && matches!(state.get(), WebVMState::Unloaded | WebVMState::Error);
     let can_hibernate = move || {
         state.get() == WebVMState::Ready && caps.get().hibernate && busy.with(Option::is_none)
     };
     let can_resume = move || {
-        caps.get().hibernate
+        owner.get()
+            && caps.get().hibernate
             && busy.with(Option::is_none)
             && match state.get() {
                 WebVMState::Hibernating => true,
@@ -60,7 +64,8 @@ pub fn VmPanel() -> impl IntoView {
             }
     };
     let can_restart = move || {
-        busy.with(Option::is_none)
+        owner.get()
+            && busy.with(Option::is_none)
             && matches!(
                 state.get(),
                 WebVMState::Ready | WebVMState::Hibernating | WebVMState::Error
@@ -163,6 +168,7 @@ pub fn VmPanel() -> impl IntoView {
             aria-labelledby="vm-live-heading"
             data-state=state_name
             data-source=source_name
+            data-ownership=move || view.ownership().get().key()
         >
             <div class="card__header">
                 <h2 id="vm-live-heading">

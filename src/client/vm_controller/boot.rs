@@ -48,6 +48,9 @@ impl VmController {
         }
         let controller = *self;
         self.spawn(async move {
+            if !controller.claim_vm().await {
+                return;
+            }
             if !snapshot_store::persist().await {
                 leptos::logging::log!("VM: storage is not persistent; the browser may evict a saved VM under pressure");
             }
@@ -57,6 +60,9 @@ impl VmController {
 
     /// Cold boot (the Boot button): always from the image.
     pub fn boot(&self) {
+        if !self.owns_vm() {
+            return;
+        }
         let controller = *self;
         self.spawn(async move {
             controller.run_boot(vec![BootSource::Cold]).await;
@@ -66,12 +72,18 @@ impl VmController {
     /// After an error: resume the saved state if it fits, else the server's boot
     /// snapshot, else boot cold.
     pub fn retry(&self) {
+        if !self.owns_vm() {
+            return;
+        }
         let controller = *self;
         self.spawn(async move { controller.resume_saved_or_boot(true).await });
     }
 
     /// Stops the VM and boots it again from the image (a real cold boot).
     pub fn restart(&self) {
+        if !self.owns_vm() {
+            return;
+        }
         let controller = *self;
         self.spawn(async move {
             controller.run_boot(vec![BootSource::Cold]).await;

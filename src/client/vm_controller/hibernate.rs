@@ -19,31 +19,38 @@ impl VmController {
     /// Pauses the VM and saves it into IndexedDB.
     pub fn hibernate(&self) {
         let controller = *self;
-        self.spawn(async move { controller.run_hibernate().await });
+        self.spawn(async move {
+            let _shown = controller.run_hibernate().await;
+        });
     }
 
     /// Continues a hibernated VM (in this page, or from storage after a reload).
     pub fn resume(&self) {
+        if !self.owns_vm() {
+            return;
+        }
         let controller = *self;
         self.spawn(async move { controller.run_resume().await });
     }
 
-    async fn run_hibernate(&self) {
-        let Some(runtime) = self.runtime() else {
-            return;
-        };
-        let Some(engine) = runtime.engine() else {
-            return;
-        };
+    /// Pauses and saves the VM; on failure it runs on and the error is returned (and shown).
+    pub(super) async fn run_hibernate(&self) -> Result<(), String> {
+        let runtime = self
+            .runtime()
+            .ok_or_else(|| "the VM is not running".to_string())?;
+        let engine = runtime
+            .engine()
+            .ok_or_else(|| "the VM is not running".to_string())?;
         if !engine.capabilities().hibernate {
-            self.notice(format!(
+            let message = format!(
                 "{} cannot hibernate: it has no snapshots.",
                 engine.kind().label()
-            ));
-            return;
+            );
+            self.notice(message.clone());
+            return Err(message);
         }
         if self.state() != WebVMState::Ready {
-            return;
+            return Err(format!("the VM is {}", self.state()));
         }
         runtime.next_generation();
         self.set_state(WebVMState::Hibernating);
@@ -53,48 +60,39 @@ impl VmController {
             .detail()
             .try_set("Saving the VM into this browser".into());
         let started = now_ms();
-        let snapshot = match engine.hibernate().await {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                self.keep_running(
-                    &engine,
-                    &runtime,
-                    format!("Could not hibernate: {error}. The VM keeps running."),
-                )
-                .await;
-                return;
+        let saved = match engine.hibernate().await {
+            Ok(snapshot) => {
+                let meta = snapshot_meta(&runtime, engine.as_ref(), &snapshot);
+                snapshot_store::save(&meta, &snapshot)
+                    .await
+                    .map(|()| (meta, snapshot.size))
             }
+            Err(error) => Err(error),
         };
-        let meta = snapshot_meta(&runtime, engine.as_ref(), &snapshot);
-        match snapshot_store::save(&meta, &snapshot).await {
-            Ok(()) => {
+        match saved {
+            Ok((meta, size)) => {
                 let took = (now_ms() - started).max(0.0) as u64;
-                leptos::logging::log!("VM hibernated: {} bytes in {took} ms", snapshot.size);
+                leptos::logging::log!("VM hibernated: {size} bytes in {took} ms");
                 self.view.busy().try_set(None);
                 self.view.saved().try_set(Some(SavedState {
                     saved_at: meta.saved_at,
                     size: meta.size,
                 }));
-                self.view
-                    .last_hibernate()
-                    .try_set(Some((took, snapshot.size)));
+                self.view.last_hibernate().try_set(Some((took, size)));
                 self.view
                     .detail()
                     .try_set("Hibernated: paused and saved in this browser".into());
-            }
-            Err(VmError::QuotaExceeded(reason)) => {
-                self.keep_running(&engine, &runtime, format!(
-                    "Could not hibernate: the browser's storage is full ({reason}). The VM keeps running."
-                ))
-                .await
+                Ok(())
             }
             Err(error) => {
-                self.keep_running(
-                    &engine,
-                    &runtime,
-                    format!("Could not hibernate: {error}. The VM keeps running."),
-                )
-                .await
+                let message = match error {
+                    VmError::QuotaExceeded(reason) => format!(
+                        "Could not hibernate: the browser's storage is full ({reason}). The VM keeps running."
+                    ),
+                    error => format!("Could not hibernate: {error}. The VM keeps running."),
+                };
+                self.keep_running(&engine, &runtime, message.clone()).await;
+                Err(message)
             }
         }
     }

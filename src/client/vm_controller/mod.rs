@@ -22,7 +22,8 @@
 //!
 //! The browser half is split by concern: `runtime` (the engine and the shared helpers),
 //! `boot` (page load, boot and restore), `boot_snapshot` (the server's boot snapshot),
-//! `heartbeat`, `hibernate` (hibernate, checkpoint, resume), `guest` (commands, files, TCP
+//! `heartbeat`, `hibernate` (hibernate, checkpoint, resume), `ownership` (one tab runs the
+//! VM; hand-over between tabs), `guest` (commands, files, TCP
 //! and the console for the rest of the page) and [`console`] (the console hub).
 
 use leptos::prelude::*;
@@ -43,6 +44,8 @@ mod guest;
 mod heartbeat;
 #[cfg(feature = "hydrate")]
 mod hibernate;
+#[cfg(feature = "hydrate")]
+mod ownership;
 #[cfg(feature = "hydrate")]
 mod runtime;
 
@@ -84,6 +87,53 @@ impl VmSource {
     }
 }
 
+/// Which tab runs the VM: exactly one tab of the browser profile owns it (a Web Lock); the
+/// others show that and can take it over (`ownership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VmOwnership {
+    /// Not known yet (the server's render, and the page before it asked).
+    #[default]
+    Checking,
+    /// This tab runs the VM (or may start it).
+    Owner,
+    /// Another tab runs it; this one leaves it alone.
+    OtherTab,
+    /// This tab asked the owner to hand the VM over and waits for it.
+    TakingOver,
+    /// The owner is saving the VM for this tab.
+    OwnerSaving,
+    /// The owner did not let go in time; a forced take-over is offered.
+    NoAnswer,
+    /// This tab is saving its VM for another tab, then reloads.
+    HandingOver,
+}
+
+impl VmOwnership {
+    /// The name scripts see (`data-ownership`, `window.webvm.info().ownership`).
+    pub fn key(self) -> &'static str {
+        match self {
+            VmOwnership::Checking => "checking",
+            VmOwnership::Owner => "owner",
+            VmOwnership::OtherTab => "other-tab",
+            VmOwnership::TakingOver => "taking-over",
+            VmOwnership::OwnerSaving => "owner-saving",
+            VmOwnership::NoAnswer => "no-answer",
+            VmOwnership::HandingOver => "handing-over",
+        }
+    }
+
+    /// Whether another tab has the VM (this one must not start it).
+    pub fn elsewhere(self) -> bool {
+        matches!(
+            self,
+            VmOwnership::OtherTab
+                | VmOwnership::TakingOver
+                | VmOwnership::OwnerSaving
+                | VmOwnership::NoAnswer
+        )
+    }
+}
+
 /// What the panel shows besides [`WebVMStatus`]: a store, so that a closure showing one
 /// field wakes only when that field changes (`detail` changes on every download event).
 #[derive(Debug, Clone, PartialEq, Default, Store)]
@@ -107,6 +157,8 @@ pub struct VmView {
     pub last_hibernate: Option<(u64, u64)>,
     /// When the current boot started (`performance.now()` ms), for the elapsed time.
     pub boot_started_ms: Option<f64>,
+    /// Which tab runs the VM.
+    pub ownership: VmOwnership,
 }
 
 impl VmView {
@@ -193,4 +245,8 @@ impl VmController {
     pub fn resume(&self) {}
     /// Restart (browser only).
     pub fn restart(&self) {}
+    /// Ask the tab that runs the VM to hand it over (browser only).
+    pub fn take_over(&self) {}
+    /// Take the VM from a tab that does not answer (browser only).
+    pub fn force_take_over(&self) {}
 }

@@ -12,7 +12,8 @@
 //      start time, no restart, still served;
 //   5b. a second tab leaves the VM to the first (one tab runs it: a Web Lock), then takes it
 //      over: the first saves and lets go, the second resumes with hello still running;
-//   6. the metrics count the requests this test made through the bridge;
+//   6. the metrics count the requests this test made through the bridge; memory, CPU and
+//      disk are sampled in the guest and drawn in SVG charts;
 //   7. the Logs tab follows and filters by source and text;
 //   9. screenshots at 1280 and 390 px.
 // Apps are created and deployed through window.webvm (the deploy UI has its own suite);
@@ -35,7 +36,10 @@ type AppRecord = {
   lastStarted?: string;
   healthCheck?: { status: string; failingStreak: number; log: { outcome: string; output: string }[] };
   execution: Record<string, any>;
-  metrics: { restartCount: number; lastError?: string; requestCount: number; recentLogs: LogEntry[]; healthStatus: string };
+  metrics: {
+    restartCount: number; lastError?: string; requestCount: number; recentLogs: LogEntry[]; healthStatus: string;
+    memoryUsage: number; cpuUsage: number; diskUsage: number;
+  };
 };
 type Hook = {
   state(): string;
@@ -315,6 +319,8 @@ test.describe.serial('running applications', () => {
     const after = await waitForStatus('hello', /^running$/);
     expect(after.lastStarted).toBe(before.lastStarted);
     expect(after.metrics.recentLogs.some((entry) => entry.message.startsWith('adopted: the VM resumed with it running'))).toBe(true);
+    // 9. the VM's events are in the app's log, as `webvm` entries.
+    expect(after.metrics.recentLogs.some((entry) => entry.source === 'webvm' && entry.message.startsWith('VM ready: restored from'))).toBe(true);
     const tab = await context.newPage();
     await tab.goto('/apps/hello/');
     await expect(tab.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
@@ -353,6 +359,40 @@ test.describe.serial('running applications', () => {
     await tab.close();
     await first.screenshot({ path: `${SCREENSHOTS}/run-handed-over-1280.png`, fullPage: true });
     await first.close();
+  });
+
+  test('6. the metrics panel: memory, CPU and disk sampled in the guest, traffic through the bridge, live charts', async () => {
+    test.setTimeout(START_MS);
+    // The page still shows hello's Overview (the tab that took the VM over in 5b).
+    await expect(page.getByTestId('app-metrics')).toBeVisible();
+    const tab = await context.newPage();
+    await tab.goto('/apps/hello/');
+    await expect(tab.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
+    const before = (await app('hello')).metrics.requestCount;
+    const statuses = await tab.evaluate(async () => {
+      const out: number[] = [];
+      for (let i = 0; i < 5; i += 1) out.push((await fetch(`/apps/hello/index.html?n=${i}`)).status);
+      return out;
+    });
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    await tab.close();
+    await expect.poll(async () => (await app('hello')).metrics.requestCount, { timeout: 15_000 }).toBeGreaterThanOrEqual(before + 5);
+    // Usage comes every 15 s: httpd's resident set is well above zero, its folder too.
+    await expect.poll(async () => (await app('hello')).metrics.memoryUsage, { timeout: 45_000, intervals: [1000] }).toBeGreaterThan(0.1);
+    await expect.poll(async () => (await app('hello')).metrics.diskUsage, { timeout: 45_000, intervals: [1000] }).toBeGreaterThan(0);
+    const metrics = (await app('hello')).metrics;
+    figure('hello memory / CPU / disk (guest sample)', `${metrics.memoryUsage.toFixed(2)} MB / ${metrics.cpuUsage.toFixed(1)} % / ${metrics.diskUsage.toFixed(3)} MB`);
+    await expect(page.getByTestId('app-memory')).not.toContainText('—');
+    await expect(page.getByTestId('app-request-rate')).not.toContainText(/^Requests0\/min/, { timeout: 15_000 });
+    await expect(page.getByTestId('app-response-time')).toContainText('p95');
+    const chart = page.getByTestId('chart-live-memory');
+    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 45_000 }).toBeGreaterThanOrEqual(1);
+    await expect(chart.locator('path.chart__line')).toHaveAttribute('d', /^M[\d.]+,[\d.]+ L/);
+    await expect(page.getByTestId('chart-history-requests')).toBeVisible();
+    await page.getByTestId('app-metrics').screenshot({ path: `${SCREENSHOTS}/run-metrics-1280.png` });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByTestId('app-metrics').screenshot({ path: `${SCREENSHOTS}/run-metrics-390.png` });
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   test('7. the Logs tab follows and filters; 9. the app page at 390 px', async () => {

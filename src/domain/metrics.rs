@@ -110,13 +110,14 @@ pub fn take_snapshot(metrics: &ApplicationMetrics, now: DateTime<Utc>) -> Perfor
     }
 }
 
-/// Refreshes uptime and request figures, and samples the history when due.
+/// Refreshes uptime and request figures, and samples the history when due. Returns the
+/// request figures (the p95 is not part of the seed's metrics).
 pub fn refresh(
     metrics: &mut ApplicationMetrics,
     window: &mut RequestWindow,
     now: DateTime<Utc>,
     limits: &MetricsLimits,
-) {
+) -> RequestFigures {
     metrics.uptime = uptime_seconds(metrics.start_time, now);
     let figures = window.figures(now);
     metrics.request_rate = figures.requests_per_minute;
@@ -124,6 +125,7 @@ pub fn refresh(
     metrics.error_rate = figures.error_percent;
     let snapshot = take_snapshot(metrics, now);
     record_snapshot(&mut metrics.performance_history, snapshot, limits);
+    figures
 }
 
 /// Whole seconds since `start_time` (0 when not running or when the clock went back).
@@ -138,6 +140,8 @@ pub fn uptime_seconds(start_time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> 
 pub struct RequestFigures {
     pub requests_per_minute: f64,
     pub average_response_ms: f64,
+    /// 95th percentile of the response times (nearest rank).
+    pub p95_response_ms: f64,
     pub error_percent: f64,
 }
 
@@ -148,10 +152,17 @@ struct SecondBucket {
     total_response_ms: f64,
 }
 
-/// Requests of the last minute in per-second buckets (bounded memory at any rate).
+/// Response times kept for the p95: the most recent this many of the window (at more than
+/// this many requests a minute the p95 is of the latest ones).
+pub const P95_SAMPLES: usize = 1000;
+
+/// Requests of the last minute in per-second buckets, and the latest response times for the
+/// p95 (bounded memory at any rate).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RequestWindow {
     buckets: BTreeMap<i64, SecondBucket>,
+    /// `(second, response ms)`, oldest first, at most [`P95_SAMPLES`].
+    recent: std::collections::VecDeque<(i64, f64)>,
 }
 
 impl RequestWindow {
@@ -172,6 +183,11 @@ impl RequestWindow {
         bucket.requests += 1;
         bucket.errors += u64::from(is_error);
         bucket.total_response_ms += response_ms.max(0.0);
+        if self.recent.len() == P95_SAMPLES {
+            self.recent.pop_front();
+        }
+        self.recent
+            .push_back((at.timestamp(), response_ms.max(0.0)));
         self.prune(at);
     }
 
@@ -191,9 +207,19 @@ impl RequestWindow {
         if requests == 0 {
             return RequestFigures::default();
         }
+        let mut times: Vec<f64> = self
+            .recent
+            .iter()
+            .filter(|(second, _)| *second <= now.timestamp())
+            .map(|(_, ms)| *ms)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        // Nearest rank: the smallest time that at least 95 % of the requests did not exceed.
+        let rank = (times.len() * 95).div_ceil(100).max(1);
         RequestFigures {
             requests_per_minute: requests as f64,
             average_response_ms: total_ms / requests as f64,
+            p95_response_ms: times.get(rank - 1).copied().unwrap_or_default(),
             error_percent: errors as f64 * 100.0 / requests as f64,
         }
     }
@@ -202,6 +228,13 @@ impl RequestWindow {
     fn prune(&mut self, now: DateTime<Utc>) {
         let first_kept = now.timestamp() - REQUEST_WINDOW.as_secs() as i64 + 1;
         self.buckets = self.buckets.split_off(&first_kept);
+        while self
+            .recent
+            .front()
+            .is_some_and(|(second, _)| *second < first_kept)
+        {
+            self.recent.pop_front();
+        }
     }
 }
 
@@ -324,7 +357,41 @@ mod tests {
         assert!((figures.average_response_ms - expected_ms).abs() < 1e-9);
         let errors = (11..30).filter(|s| s % 3 == 0).count() as f64;
         assert!((figures.error_percent - errors * 100.0 / 49.0).abs() < 1e-9);
+        // 19 of 49 took 10 ms, so the 95th percentile is 30 ms.
+        assert_eq!(figures.p95_response_ms, 30.0);
         assert_eq!(window.figures(at(200)), RequestFigures::default());
+    }
+
+    #[test]
+    fn p95_is_the_nearest_rank_of_the_latest_times() {
+        // (response times, p95)
+        let cases: &[(&[f64], f64)] = &[
+            (&[5.0], 5.0),
+            (&[1.0, 2.0], 2.0),
+            (&[100.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 100.0),
+            (&[1.0; 19], 1.0),
+        ];
+        for (times, expected) in cases {
+            let mut metrics = ApplicationMetrics::default();
+            let mut window = RequestWindow::new();
+            for ms in *times {
+                window.record(&mut metrics, at(0), *ms, false);
+            }
+            assert_eq!(
+                window.figures(at(1)).p95_response_ms,
+                *expected,
+                "{times:?}"
+            );
+        }
+        // One slow request, then as many fast ones as are kept: the slow one falls out.
+        let mut metrics = ApplicationMetrics::default();
+        let mut window = RequestWindow::new();
+        window.record(&mut metrics, at(0), 900.0, false);
+        for _ in 0..P95_SAMPLES {
+            window.record(&mut metrics, at(1), 1.0, false);
+        }
+        assert_eq!(window.figures(at(2)).p95_response_ms, 1.0);
+        assert_eq!(window.recent.len(), P95_SAMPLES);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod app_logs;
 pub mod app_registry;
+pub mod app_usage;
 pub mod archive;
 pub mod backup;
 pub mod compat;
@@ -22,6 +23,7 @@ pub mod presets;
 pub mod release;
 pub mod restart;
 pub mod validation;
+pub mod vm_events;
 
 #[cfg(test)]
 mod testing;

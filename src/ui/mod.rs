@@ -1,5 +1,6 @@
 //! The user interface: the page frame, reusable components and one module per page.
 
+pub mod chart;
 pub mod components;
 pub mod format;
 pub mod layout;

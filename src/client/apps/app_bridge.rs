@@ -20,7 +20,7 @@ use crate::domain::http_bridge::{
     encode_request, rewrite_response_head, BridgeRequest, ForwardContext, ResponseEvent,
     ResponseParser,
 };
-use crate::model::{ApplicationId, ApplicationStatus};
+use crate::model::{ApplicationId, ApplicationStatus, WebVMState};
 
 /// A request that gets no byte from the app for this long is answered with an error.
 const IDLE_TIMEOUT_MS: u64 = 60_000;
@@ -111,8 +111,12 @@ impl AppManager {
         on_request.forget();
     }
 
-    /// The running application called `name`, with its guest port.
+    /// The running application called `name`, with its guest port, when this tab's VM runs
+    /// it (a tab whose VM is elsewhere or paused has the same record, but can't answer).
     fn running_app(&self, name: &str) -> Option<(ApplicationId, u16)> {
+        if self.vm.state() != WebVMState::Ready {
+            return None;
+        }
         self.book.with_untracked(|book| {
             book.by_name(name)
                 .filter(|app| app.status == ApplicationStatus::Running)

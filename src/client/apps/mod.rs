@@ -38,13 +38,21 @@ use crate::model::{
 };
 
 /// What the page shows about a supervised application beyond its record.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunNotes {
     /// When the pending restart happens.
     pub restart_at: Option<chrono::DateTime<Utc>>,
     /// Limits the guest could not enforce, each with the reason.
     pub unenforced_limits: Vec<String>,
+    /// 95th percentile of the last minute's response times, in ms (0 without requests).
+    pub p95_response_ms: f64,
+    /// The latest usage and traffic samples of this page (every 15 s, the last
+    /// [`LIVE_SAMPLES`]), for the live charts; the record's history has one every 5 min.
+    pub live: std::collections::VecDeque<crate::model::PerformanceSnapshot>,
 }
+
+/// How many live samples the page keeps per app (10 minutes at one every 15 s).
+pub const LIVE_SAMPLES: usize = 40;
 
 /// How the last write of an application to the server mirror went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +127,9 @@ pub enum AppsError {
     /// Only in the browser.
     #[error("this needs the page's JavaScript")]
     BrowserOnly,
+    /// Another tab of this browser runs the VM; only that tab acts on its apps.
+    #[error("the VM runs in another tab of this browser: start, stop and restart the app there, or run the VM here")]
+    VmElsewhere,
 }
 
 /// What the registry needs from the server. The `app` layer passes it in (server functions

@@ -13,15 +13,19 @@ use futures::channel::mpsc;
 use super::{Run, StartReason};
 use crate::client::apps::AppManager;
 use crate::client::vm::{ProcessEvent, ProcessHandle};
+use crate::client::vm_controller::VmViewStoreFields;
 use crate::domain::app_registry::RUNNING;
 use crate::domain::health::HealthMonitor;
 use crate::domain::metrics::{self, MetricsLimits};
 use crate::domain::restart::RestartSupervisor;
+use crate::domain::vm_events::vm_event;
 use crate::model::Application;
-use crate::model::{ApplicationStatus as Status, LogLevel, WebVMState};
+use crate::model::{ApplicationStatus as Status, LogLevel, LogSource, WebVMState};
 
 /// How often running apps' figures are refreshed.
 const METRICS_TICK_MS: u64 = 5000;
+/// Every how many ticks their memory, CPU and disk are sampled in the guest (15 s).
+const USAGE_EVERY_TICKS: u64 = 3;
 
 impl AppManager {
     /// Watches the VM: starts apps by policy once it is ready (once per boot), marks them
@@ -34,6 +38,9 @@ impl AppManager {
             let loaded = manager.loaded.get();
             if !loaded {
                 return state;
+            }
+            if let Some(previous) = previous.filter(|previous| *previous != state) {
+                manager.log_vm_event(previous, state);
             }
             let runs = manager.runs();
             match state {
@@ -68,30 +75,64 @@ impl AppManager {
         });
     }
 
+    /// A `webvm` entry in each running app's log for a VM change that concerns it.
+    fn log_vm_event(&self, from: WebVMState, to: WebVMState) {
+        let how =
+            self.vm
+                .view
+                .source()
+                .get_untracked()
+                .map(|source| match source.snapshot_name() {
+                    Some(snapshot) => format!("restored from {snapshot}"),
+                    None => "booted cold".to_owned(),
+                });
+        let reason = self
+            .vm
+            .status
+            .with_untracked(|status| status.error_message.clone());
+        let Some((level, message)) = vm_event(from, to, how.as_deref(), reason.as_deref()) else {
+            return;
+        };
+        let running = self.book.with_untracked(|book| book.running());
+        for id in running {
+            self.app_log(id, level, LogSource::Webvm, message.clone());
+        }
+    }
+
     /// Every few seconds while the page lives: each running app's uptime and request figures,
     /// and its performance history when a sample is due (the domain's windows).
     async fn refresh_metrics(&self) {
+        let mut tick: u64 = 0;
         loop {
             crate::client::vm::bridge::sleep(METRICS_TICK_MS).await;
+            tick += 1;
             let running = self.book.with_untracked(|book| book.running());
             if running.is_empty() {
                 continue;
+            }
+            if tick.is_multiple_of(USAGE_EVERY_TICKS) {
+                self.sample_usage().await;
             }
             let limits = MetricsLimits::from_settings(&self.settings());
             let now = Utc::now();
             let runs = self.runs();
             let mut runs = runs.borrow_mut();
+            let mut p95 = Vec::with_capacity(running.len());
             let updated = self.book.try_update(|book| {
                 for id in &running {
                     if let Some(app) = book.applications.get_mut(id) {
                         let window = runs.windows.entry(*id).or_default();
-                        metrics::refresh(&mut app.metrics, window, now, &limits);
+                        let figures = metrics::refresh(&mut app.metrics, window, now, &limits);
+                        p95.push((*id, figures.p95_response_ms));
                     }
                 }
             });
             drop(runs);
             if updated.is_none() {
                 return;
+            }
+            for (id, p95) in p95 {
+                self.set_notes(id, |notes| notes.p95_response_ms = p95);
             }
             self.flush_soon();
         }

@@ -18,6 +18,7 @@
 mod boot;
 mod health;
 mod process;
+mod usage;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use leptos::prelude::*;
 use super::{AppManager, AppsError, RunNotes};
 use crate::client::vm::ProcessHandle;
 use crate::domain::app_logs::LineAssembler;
+use crate::domain::app_usage::GroupTotals;
 use crate::domain::health::HealthMonitor;
 use crate::domain::launch::LaunchNotice;
 use crate::domain::metrics::{MetricsLimits, RequestWindow};
@@ -106,6 +108,10 @@ pub(super) struct Runs {
     flush_pending: bool,
     /// The VM's start has been handled in this page (apps started by their policy).
     pub(super) booted: bool,
+    /// Usage samples taken (every few also measure the deployment folders).
+    usage_samples: u64,
+    /// Each app's process-group totals at its last usage sample, and when (ms).
+    usage: BTreeMap<ApplicationId, (GroupTotals, f64)>,
 }
 
 pub(super) type SharedRuns = Rc<RefCell<Runs>>;

@@ -14,6 +14,7 @@ use crate::client::apps::{AppManager, AppsError};
 use crate::client::vm::{
     bridge, ExecCommand, ExitStatus, ProcessEvent, ProcessExit, ProcessHandle,
 };
+use crate::client::vm_controller::VmViewStoreFields;
 use crate::domain::app_logs::{self, Stream};
 use crate::domain::app_registry::RecordedProcess;
 use crate::domain::health::HealthMonitor;
@@ -28,13 +29,23 @@ const STOP_POLL_MS: u64 = 200;
 impl AppManager {
     /// Starts the application (`docker start`): its restart count starts over.
     pub async fn start_app(&self, id: ApplicationId) -> Result<(), AppsError> {
+        self.refuse_if_vm_elsewhere()?;
         self.launch(id, StartReason::Manual).await
+    }
+
+    /// Run actions belong to the tab that runs the VM (another tab has the same records).
+    fn refuse_if_vm_elsewhere(&self) -> Result<(), AppsError> {
+        if self.vm.view.ownership().get_untracked().elsewhere() {
+            return Err(AppsError::VmElsewhere);
+        }
+        Ok(())
     }
 
     /// Stops the application (`docker stop`): SIGTERM to its process group, SIGKILL after
     /// the grace period; no policy restarts it until it is started again. A pending
     /// restart is cancelled.
     pub async fn stop_app(&self, id: ApplicationId) -> Result<(), AppsError> {
+        self.refuse_if_vm_elsewhere()?;
         let app = self.stored(id)?;
         /// What stopping means for the app as it is.
         enum Stop {

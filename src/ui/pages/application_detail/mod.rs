@@ -5,6 +5,7 @@
 mod deploy;
 mod history;
 mod logs;
+mod metrics;
 mod overview;
 mod run;
 

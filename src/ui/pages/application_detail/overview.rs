@@ -12,6 +12,7 @@ use crate::ui::components::{PageHeader, Stat, StatusBadge};
 use crate::ui::format::{duration_seconds, timestamp};
 use crate::ui::pages::app_actions::{DeleteButton, DuplicateButton};
 
+use super::metrics::MetricsPanel;
 use super::run::RunPanel;
 
 /// Where "Install" goes for the app's missing runtimes: the Packages page, which installs
@@ -176,6 +177,7 @@ pub fn LiveOverview(id: ApplicationId) -> impl IntoView {
             }
         })}
         <RunPanel id />
+        <MetricsPanel id />
         {move || current.get().map(|release| view! {
             <p class="muted" data-testid="current-release">
                 "Current release: " <code>{release.to_string()}</code>

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client::apps::AppManager;
-use crate::client::vm_controller::VmController;
+use crate::client::vm_controller::{VmController, VmViewStoreFields};
 use crate::model::{ApplicationId, ApplicationStatus as Status, HealthState, WebVMState};
 use crate::ui::components::StatusBadge;
 use crate::ui::format::duration_seconds;
@@ -95,8 +95,11 @@ pub fn RunPanel(id: ApplicationId) -> impl IntoView {
     ) {
         on_cleanup(move || handle.clear());
     }
-    let vm_state = VmController::expect().live_state;
+    let vm = VmController::expect();
+    let vm_state = vm.live_state;
     let vm_ready = move || vm_state.get() == WebVMState::Ready;
+    // Another tab runs the VM: its apps are acted on there (the banner says so).
+    let elsewhere = Memo::new(move |_| vm.view.ownership().get().elsewhere());
     let can_start = move || {
         vm_ready()
             && matches!(
@@ -105,12 +108,14 @@ pub fn RunPanel(id: ApplicationId) -> impl IntoView {
             )
     };
     let can_stop = move || {
-        matches!(
-            status.get(),
-            Some(Status::Running | Status::Starting | Status::Error)
-        )
+        !elsewhere.get()
+            && matches!(
+                status.get(),
+                Some(Status::Running | Status::Starting | Status::Error)
+            )
     };
-    let can_restart = move || matches!(status.get(), Some(Status::Running | Status::Error));
+    let can_restart =
+        move || !elsewhere.get() && matches!(status.get(), Some(Status::Running | Status::Error));
     let starting_for = move || {
         let started = last_started.get()?;
         (status.get() == Some(Status::Starting)).then(|| (now.get() - started).num_seconds().max(0))
@@ -168,7 +173,7 @@ pub fn RunPanel(id: ApplicationId) -> impl IntoView {
                     </a>
                 </Show>
             </div>
-            {move || (!vm_ready()).then(|| view! {
+            {move || (!vm_ready() && !elsewhere.get()).then(|| view! {
                 <p class="muted" role="status" data-testid="app-vm-waiting">
                     {format!("The VM is {}: start and stop work once it is ready.", vm_state.get())}
                 </p>

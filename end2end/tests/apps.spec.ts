@@ -64,7 +64,7 @@ type AppRecord = {
   id: string;
   name: string;
   status: string;
-  execution: { port?: number | null };
+  execution: { port?: number | null; additionalPorts?: number[] | null };
   deployment: { deploymentPath: string; sourceType: string; sourceConfig: Record<string, unknown> };
 };
 type AppBook = {
@@ -598,6 +598,23 @@ test.describe.serial('applications', () => {
     await expect(blockers).toContainText(`port ${sitePort} is already used by '${SITE}'`);
     await expect(create).toBeDisabled();
     await shot('duplicate-port');
+    // Additional ports are allocated like the primary one: the lowest free ports, none
+    // another app uses nor this form lists.
+    await port.fill(String(sitePort + 500));
+    await expect(blockers).toHaveCount(0);
+    const additional = form.getByLabel('Additional ports', { exact: true });
+    await form.getByTestId('app-add-port').click();
+    await form.getByTestId('app-add-port').click();
+    const allocated = (await additional.inputValue()).split(',').map((part) => Number(part.trim()));
+    expect(allocated).toHaveLength(2);
+    const used = Object.values((await book()).applications).flatMap((app) => [app.execution.port, ...(app.execution.additionalPorts ?? [])]);
+    for (const allocatedPort of allocated) {
+      expect(used).not.toContain(allocatedPort);
+      expect(allocatedPort).not.toBe(sitePort + 500);
+    }
+    expect(allocated[0]).not.toBe(allocated[1]);
+    await expect(portChecks.locator('.checks__list--error')).toHaveCount(0);
+    await additional.fill('');
     // Outside 1024–65535: the field's own problem.
     await port.fill('80');
     await expect(form.locator('#app-port-problems')).toContainText('port 80 is outside 1024-65535');

@@ -39,6 +39,24 @@ pub fn allocate_port(range: PortRange, in_use: &BTreeSet<Port>) -> Result<Port, 
         })
 }
 
+/// The lowest `count` ports of `range` that are neither in `in_use` nor in `own` (the ports
+/// the application already lists), for an application's additional ports (rule 3 for each).
+pub fn allocate_additional(
+    range: PortRange,
+    in_use: &BTreeSet<Port>,
+    own: &[Port],
+    count: usize,
+) -> Result<Vec<Port>, PortError> {
+    let mut taken: BTreeSet<Port> = in_use.iter().chain(own).copied().collect();
+    let mut ports = Vec::with_capacity(count);
+    for _ in 0..count {
+        let port = allocate_port(range, &taken)?;
+        taken.insert(port);
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +69,37 @@ mod tests {
         PortRange {
             start: port(start),
             end: port(end),
+        }
+    }
+
+    #[test]
+    fn additional_allocation_table() {
+        // (range, other apps' ports, the app's own, count) → ports
+        let cases: &[((i64, i64), &[i64], &[i64], usize, Result<Vec<i64>, ()>)] = &[
+            ((8000, 8999), &[], &[8000], 1, Ok(vec![8001])),
+            (
+                (8000, 8999),
+                &[8001, 8002],
+                &[8000],
+                2,
+                Ok(vec![8003, 8004]),
+            ),
+            ((8000, 8999), &[], &[8000, 8001], 0, Ok(vec![])),
+            ((8000, 8002), &[8001], &[8000], 1, Ok(vec![8002])),
+            ((8000, 8002), &[8001], &[8000], 2, Err(())),
+        ];
+        for ((start, end), used, own, count, expected) in cases {
+            let used: BTreeSet<Port> = used.iter().map(|n| port(*n)).collect();
+            let own: Vec<Port> = own.iter().map(|n| port(*n)).collect();
+            let got = allocate_additional(range(*start, *end), &used, &own, *count)
+                .map(|ports| {
+                    ports
+                        .into_iter()
+                        .map(|p| i64::from(p.get()))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|_| ());
+            assert_eq!(got, *expected, "{start}-{end} minus {used:?} and {own:?}");
         }
     }
 

@@ -15,7 +15,7 @@ use super::{AppManager, AppsError, DeployInput, MirrorState};
 use crate::client::vm::bridge;
 use crate::domain::app_registry::{Interrupted, RegistryError, ReleaseFacts};
 use crate::domain::compat::check_compatibility;
-use crate::domain::ports::{allocate_port, ports_in_use};
+use crate::domain::ports::{allocate_additional, allocate_port, ports_in_use};
 use crate::domain::validation::unique_name;
 use crate::model::{
     AppName, Application, ApplicationId, ApplicationStatus, DeploymentOperation, DeploymentSource,
@@ -248,14 +248,24 @@ impl AppManager {
                     &original.deployment.deployment_path,
                     &copy.deployment.deployment_path,
                 );
+                let in_use = ports_in_use(book.applications.values());
+                let invalid = |error: crate::domain::ports::PortError| {
+                    AppsError::Invalid(vec![error.to_string()])
+                };
                 if copy.execution.port.is_some() {
-                    let in_use = ports_in_use(book.applications.values());
-                    copy.execution.port = Some(
-                        allocate_port(settings.port_range, &in_use)
-                            .map_err(|error| AppsError::Invalid(vec![error.to_string()]))?,
-                    );
+                    copy.execution.port =
+                        Some(allocate_port(settings.port_range, &in_use).map_err(invalid)?);
                 }
-                copy.execution.additional_ports = None;
+                // As many additional ports as the original has, each newly allocated.
+                let count = original
+                    .execution
+                    .additional_ports
+                    .as_ref()
+                    .map_or(0, Vec::len);
+                let own: Vec<_> = copy.execution.port.into_iter().collect();
+                let additional = allocate_additional(settings.port_range, &in_use, &own, count)
+                    .map_err(invalid)?;
+                copy.execution.additional_ports = (!additional.is_empty()).then_some(additional);
                 Ok(copy)
             })?;
         self.save(copy).await

@@ -28,13 +28,13 @@ use uuid::Uuid;
 use crate::client::packages::PackageManager;
 use crate::client::vm_controller::VmController;
 use crate::domain::app_registry::AppBook;
-use crate::domain::ports::{allocate_port, ports_in_use};
+use crate::domain::ports::{allocate_additional, allocate_port, ports_in_use};
 use crate::domain::presets::PresetId;
 use crate::domain::validation::{unique_name, ApplicationChecks, ValidationRules};
 use crate::model::catalog::RuntimeCatalog;
 use crate::model::{
     AppName, Application, ApplicationId, ApplicationServerSettings, DeploymentOperation, LogEntry,
-    RuntimePackage,
+    Port, RuntimePackage,
 };
 
 /// What the page shows about a supervised application beyond its record.
@@ -360,6 +360,20 @@ impl AppManager {
             &settings,
             Utc::now(),
         ))
+    }
+
+    /// The lowest free port for one more additional port of `draft` (rule 3): not used by
+    /// another application, nor by the draft itself.
+    pub fn free_additional_port(&self, draft: &Application) -> Result<Port, AppsError> {
+        let settings = self.settings();
+        let in_use = self.book.with_untracked(|book| {
+            ports_in_use(book.applications.values().filter(|app| app.id != draft.id))
+        });
+        let own: Vec<Port> = draft.execution.all_ports().collect();
+        allocate_additional(settings.port_range, &in_use, &own, 1)
+            .map_err(|error| AppsError::Invalid(vec![error.to_string()]))?
+            .pop()
+            .ok_or_else(|| AppsError::Invalid(vec!["no port was allocated".to_owned()]))
     }
 
     /// The domain's checks of a draft, grouped by the field they concern (for the form, as

@@ -7,6 +7,7 @@ use leptos::task::spawn_local;
 use super::fields::{bind, CheckField, Checks, Kind, SelectField, TextField};
 use super::text::{Field, FormTextStoreFields};
 use super::FormState;
+use crate::client::apps::AppManager;
 use crate::model::RestartPolicy;
 
 const RESTART_POLICIES: [(RestartPolicy, &str); 4] = [
@@ -50,13 +51,16 @@ pub fn ExecutionSection(state: FormState) -> impl IntoView {
                     hint="1024–65535; arguments and PORT follow when you change it"
                     problems=state.problems(Field::Port)
                 />
-                <TextField
-                    id="app-additional-ports"
-                    label="Additional ports"
-                    bound=bind(form.additional_ports())
-                    placeholder="9001, 9002"
-                    problems=state.problems(Field::AdditionalPorts)
-                />
+                <div>
+                    <TextField
+                        id="app-additional-ports"
+                        label="Additional ports"
+                        bound=bind(form.additional_ports())
+                        placeholder="9001, 9002"
+                        problems=state.problems(Field::AdditionalPorts)
+                    />
+                    <AddFreePort state />
+                </div>
             </div>
             <Checks group="ports" result=state.group(|checks| &checks.ports) />
             <TextField
@@ -113,6 +117,43 @@ pub fn ExecutionSection(state: FormState) -> impl IntoView {
             </div>
             <Checks group="execution" result=state.group(|checks| &checks.execution) />
         </fieldset>
+    }
+}
+
+/// "Add a free port": appends the lowest port of the range that no application uses and the
+/// form does not list yet (rule 3, as the primary port was allocated at creation).
+#[component]
+fn AddFreePort(state: FormState) -> impl IntoView {
+    let manager = use_context::<AppManager>();
+    let problem: RwSignal<Option<String>> = RwSignal::new(None);
+    let form = state.form;
+    let add = move |_| {
+        let Some(manager) = manager else {
+            return;
+        };
+        let draft = state
+            .applied
+            .with_untracked(|applied| applied.application.clone());
+        match manager.free_additional_port(&draft) {
+            Ok(port) => {
+                problem.set(None);
+                form.additional_ports().update(|text| {
+                    let listed = text.trim().trim_end_matches([',', ' ']);
+                    *text = if listed.is_empty() {
+                        port.to_string()
+                    } else {
+                        format!("{listed}, {port}")
+                    };
+                });
+            }
+            Err(error) => problem.set(Some(error.to_string())),
+        }
+    };
+    view! {
+        <button type="button" class="button button--secondary button--small" data-testid="app-add-port" on:click=add>
+            "Add a free port"
+        </button>
+        {move || problem.get().map(|message| view! { <p class="inline-error" role="alert">{message}</p> })}
     }
 }
 

@@ -10,16 +10,19 @@
 //   probe    worker → tab  {type: "webvm-bridge-probe", app}
 //            tab → worker  {ok: boolean}       (canServe(app) === true; the worker waits 1.5 s)
 //   request  worker → tab  {type: "webvm-bridge-request", app, method, target, headers, body,
-//                           host, proto}
+//                           host, proto, credit}
 //              target: the path under /apps/<app> with its query, starting with "/";
 //              headers: [[name, value], ...]; body: an ArrayBuffer (transferred, maybe empty,
-//              at most 64 MiB); host: the page's host; proto: "http" | "https".
+//              at most 64 MiB); host: the page's host; proto: "http" | "https";
+//              credit: the body bytes that may be posted before the first credit message.
 //            worker → tab  {type: "credit", bytes}  this many more body bytes may be posted
-//                                                   (1 MiB first, then as the page reads)
+//                                                   (as the page reads)
 //            worker → tab  {type: "cancel"}         the page went away: stop, drop the rest
 //            tab → worker  {type: "head", status, reason, headers: [[name, value], ...]}
 //            tab → worker  {type: "chunk", bytes: ArrayBuffer}   (within the credit)
 //            tab → worker  {type: "end"} | {type: "error", status?, message}
+//            tab → worker  {type: "not-here"}   this tab does not run the app (the worker
+//                                               asked it without a probe; it looks again)
 //
 // Exports:
 //   installAppBridge(canServe, onRequest) -> undefined
@@ -99,8 +102,12 @@ function serve(data, port) {
     host: String(data.host || ""),
     proto: data.proto === "https" ? "https" : "http",
   };
+  if (Number.isFinite(data.credit) && data.credit > 0) reply.credit = data.credit;
   if (!canServe(request.app)) {
-    reply.fail(503, `${request.app} is not running in this tab any more.`);
+    // The worker asked this tab without a probe (it served the app last): let it look again.
+    reply.done = true;
+    port.postMessage({ type: "not-here" });
+    port.close();
     return;
   }
   try {

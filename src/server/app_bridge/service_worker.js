@@ -10,18 +10,22 @@
 //   probe    worker → tab  {type: "webvm-bridge-probe", app}
 //            tab → worker  {ok: boolean}            (on the port; no answer in 1.5 s = no)
 //   request  worker → tab  {type: "webvm-bridge-request", app, method, target, headers, body,
-//                           host, proto}
+//                           host, proto, credit}
+//              (to the tab that served the app last without a probe first; see knownVmTab)
 //              target: the path under /apps/<app> with its query, starting with "/";
 //              headers: [[name, value], ...] (what the browser lets a worker see: no Cookie,
 //                       so the worker adds the app's own cookies, see below);
 //              body: an ArrayBuffer (transferred; empty for GET and HEAD), at most 64 MiB;
 //              host: location.host; proto: "http" | "https".
+//              credit: the body bytes the tab may post before the next credit (1 MiB);
 //            worker → tab  {type: "credit", bytes}  the tab may post that many more body bytes
-//                                                   (1 MiB at first, more as the page reads)
+//                                                   (more as the page reads)
 //            worker → tab  {type: "cancel"}         the page went away: stop, drop the rest
 //            tab → worker  {type: "head", status, reason, headers: [[name, value], ...]}
 //            tab → worker  {type: "chunk", bytes: ArrayBuffer}   (any number, within credit)
 //            tab → worker  {type: "end"} | {type: "error", status?, message}
+//            tab → worker  {type: "not-here"}    this tab does not run the app (any more): the
+//                                                worker probes the tabs and asks again
 //
 // Cookies: a Response made by a worker can't carry Set-Cookie (the Fetch standard drops it
 // from a "response"-guarded Headers), and requests reach a worker without their Cookie
@@ -136,15 +140,22 @@ function probe(client, app) {
   });
 }
 
-// The window client (outside /apps/) that serves `app`, or null: the last one that did if it
-// still says yes, else the first of all the others to say yes.
+// The tab that served `app` last, if it is still open: asked directly, without a probe (a
+// round trip through a main thread that the emulator keeps busy); a tab that can't serve
+// any more answers "not-here" and the request is asked again with findVmTab.
+async function knownVmTab(app) {
+  const known = vmTabs.get(app);
+  if (!known) return null;
+  const client = await self.clients.get(known);
+  if (!client) vmTabs.delete(app);
+  return client || null;
+}
+
+// The window client (outside /apps/) that serves `app`, or null: the first of them to say
+// yes when probed.
 async function findVmTab(app) {
   const known = vmTabs.get(app);
-  if (known) {
-    const client = await self.clients.get(known);
-    if (client && (await probe(client, app))) return client;
-    vmTabs.delete(app);
-  }
+  vmTabs.delete(app);
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const candidates = windows.filter((client) => {
     if (client.id === known) return false;
@@ -173,12 +184,7 @@ async function findVmTab(app) {
 
 async function forward(event, app, target, finished) {
   const request = event.request;
-  const tab = await findVmTab(app);
-  if (!tab) {
-    finished();
-    return noTabResponse(request, app);
-  }
-  const body = await readBody(request);
+  const [known, body, cookie] = await Promise.all([knownVmTab(app), readBody(request), appCookieHeader(app, target)]);
   if (body === null) {
     finished();
     return errorResponse(
@@ -190,22 +196,44 @@ async function forward(event, app, target, finished) {
   }
   const headers = [];
   for (const [name, value] of request.headers) headers.push([name, value]);
-  const cookie = await appCookieHeader(app, target);
   if (cookie) headers.push(["cookie", cookie]);
-
-  const channel = new MessageChannel();
-  const port = channel.port1;
   const message = {
     type: "webvm-bridge-request",
     app,
     method: request.method,
     target,
     headers,
-    body,
     host: self.location.host,
     proto: self.location.protocol === "https:" ? "https" : "http",
+    // The first credit: the tab may send this much before the page reads anything.
+    credit: INITIAL_CREDIT,
   };
-  tab.postMessage(message, [channel.port2, body]);
+  if (known) {
+    // The body is transferred; a copy stays for the second ask.
+    const answer = await exchange(request, app, target, known, message, body.slice(0), finished);
+    if (answer !== NOT_HERE) return answer;
+  }
+  const tab = await findVmTab(app);
+  if (!tab) {
+    finished();
+    return noTabResponse(request, app);
+  }
+  const answer = await exchange(request, app, target, tab, message, body, finished);
+  if (answer !== NOT_HERE) return answer;
+  finished();
+  return noTabResponse(request, app);
+}
+
+// What a tab that can't serve the app answers with (it went away between probe and request).
+const NOT_HERE = Symbol("not-here");
+
+// One request to one tab: resolves to the Response, or NOT_HERE when the tab does not run the
+// app (then nothing was sent to the app, and `finished` is not called).
+function exchange(request, app, target, tab, template, body, finished) {
+  const channel = new MessageChannel();
+  const port = channel.port1;
+  tab.postMessage({ ...template, body }, [channel.port2, body]);
+  vmTabs.set(app, tab.id);
 
   return new Promise((resolve) => {
     let state = "waiting"; // waiting → streaming → closed
@@ -374,11 +402,16 @@ async function forward(event, app, target, finished) {
         }
       } else if (data.type === "error") {
         fail(data.status, typeof data.message === "string" ? data.message : "");
+      } else if (data.type === "not-here" && state === "waiting") {
+        state = "closed";
+        if (watchdog) clearInterval(watchdog);
+        port.onmessage = null;
+        port.close();
+        if (vmTabs.get(app) === tab.id) vmTabs.delete(app);
+        resolve(NOT_HERE);
       }
     };
-    // The first credit: the tab may send this much before the page reads anything.
-    granted = INITIAL_CREDIT;
-    port.postMessage({ type: "credit", bytes: INITIAL_CREDIT });
+    granted = template.credit;
   });
 }
 

@@ -9,6 +9,15 @@ use crate::model::{ApplicationId, PerformanceSnapshot};
 use crate::ui::chart::{ChartPoint, LineChart};
 use crate::ui::format::megabytes;
 
+/// A size in MB, small ones in KB (a static site's folder is a few KB).
+fn size(mb: f64) -> String {
+    if mb > 0.0 && mb < 1.0 {
+        format!("{:.0} KB", (mb * 1024.0).max(1.0))
+    } else {
+        megabytes(mb)
+    }
+}
+
 fn percent(value: f64) -> String {
     format!("{value:.0} %")
 }
@@ -48,7 +57,7 @@ fn ChartSet(
     };
     view! {
         <div class="chart-grid" data-testid=format!("charts-{id}")>
-            <LineChart title="Memory" id=format!("{id}-memory") points=points(|s| s.memory) format=megabytes empty=empty />
+            <LineChart title="Memory" id=format!("{id}-memory") points=points(|s| s.memory) format=size empty=empty />
             <LineChart title="CPU" id=format!("{id}-cpu") points=points(|s| s.cpu) format=percent empty=empty />
             <LineChart title="Requests" id=format!("{id}-requests") points=points(|s| s.requests) format=per_minute empty=empty />
             <LineChart title="Response time" id=format!("{id}-response") points=points(|s| s.response_time) format=milliseconds empty=empty />
@@ -118,7 +127,7 @@ pub fn MetricsPanel(id: ApplicationId) -> impl IntoView {
             <dl class="stats stats--4">
                 <div class="stat" data-testid="app-memory">
                     <dt>"Memory"</dt>
-                    <dd><span class="stat__value">{figure(|f| megabytes(f.memory_mb))}</span></dd>
+                    <dd><span class="stat__value">{figure(|f| size(f.memory_mb))}</span></dd>
                 </div>
                 <div class="stat" data-testid="app-cpu">
                     <dt>"CPU"</dt>
@@ -126,7 +135,7 @@ pub fn MetricsPanel(id: ApplicationId) -> impl IntoView {
                 </div>
                 <div class="stat" data-testid="app-disk">
                     <dt>"Disk"</dt>
-                    <dd><span class="stat__value">{figure(|f| megabytes(f.disk_mb))}</span><span class="stat__hint">"every release"</span></dd>
+                    <dd><span class="stat__value">{figure(|f| size(f.disk_mb))}</span><span class="stat__hint">"every release"</span></dd>
                 </div>
                 <div class="stat" data-testid="app-request-rate">
                     <dt>"Requests"</dt>

@@ -107,26 +107,15 @@ impl VmController {
         request: Vec<u8>,
         timeout_ms: u64,
     ) -> Result<Vec<u8>, VmError> {
-        let engine = self.ready_engine()?;
-        let (sender, mut events) = mpsc::unbounded::<TcpEvent>();
-        let stream = engine
-            .connect(
-                port,
-                Rc::new(move |event| {
-                    let _ = sender.unbounded_send(event);
-                }),
-            )
-            .await?;
-        let deadline = now_ms() + timeout_ms as f64;
+        let mut connection = self.tcp_events(port, timeout_ms).await?;
         let mut received = Vec::new();
         loop {
-            let remaining = (deadline - now_ms()).max(0.0) as u64;
-            match select(events.next(), Box::pin(bridge::sleep(remaining))).await {
-                Either::Left((Some(TcpEvent::Connected), _)) => stream.write(&request),
-                Either::Left((Some(TcpEvent::Data(data)), _)) => received.extend(data),
-                Either::Left((Some(TcpEvent::Closed) | None, _)) => break,
-                Either::Right(_) => {
-                    stream.close();
+            match connection.next().await {
+                Some(TcpEvent::Connected) => connection.stream.write(&request),
+                Some(TcpEvent::Data(data)) => received.extend(data),
+                Some(TcpEvent::Closed) => break,
+                None => {
+                    connection.stream.close();
                     if received.is_empty() {
                         return Err(VmError::Timeout(format!(
                             "no answer from guest port {port} within {timeout_ms} ms"
@@ -143,8 +132,27 @@ impl VmController {
     /// closes at once (a refused connection closes without connecting). `false` after
     /// `timeout_ms` without an answer.
     pub async fn tcp_listening(&self, port: u16, timeout_ms: u64) -> Result<bool, VmError> {
+        let mut connection = self.tcp_events(port, timeout_ms).await?;
+        loop {
+            match connection.next().await {
+                Some(TcpEvent::Connected) => {
+                    connection.stream.close();
+                    return Ok(true);
+                }
+                Some(TcpEvent::Data(_)) => continue,
+                Some(TcpEvent::Closed) => return Ok(false),
+                None => {
+                    connection.stream.close();
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// A connection to `port` whose events are read with a deadline `timeout_ms` from now.
+    async fn tcp_events(&self, port: u16, timeout_ms: u64) -> Result<TimedConnection, VmError> {
         let engine = self.ready_engine()?;
-        let (sender, mut events) = mpsc::unbounded::<TcpEvent>();
+        let (sender, events) = mpsc::unbounded::<TcpEvent>();
         let stream = engine
             .connect(
                 port,
@@ -153,22 +161,11 @@ impl VmController {
                 }),
             )
             .await?;
-        let deadline = now_ms() + timeout_ms as f64;
-        loop {
-            let remaining = (deadline - now_ms()).max(0.0) as u64;
-            match select(events.next(), Box::pin(bridge::sleep(remaining))).await {
-                Either::Left((Some(TcpEvent::Connected), _)) => {
-                    stream.close();
-                    return Ok(true);
-                }
-                Either::Left((Some(TcpEvent::Data(_)), _)) => continue,
-                Either::Left((Some(TcpEvent::Closed) | None, _)) => return Ok(false),
-                Either::Right(_) => {
-                    stream.close();
-                    return Ok(false);
-                }
-            }
-        }
+        Ok(TimedConnection {
+            stream,
+            events,
+            deadline: now_ms() + timeout_ms as f64,
+        })
     }
 
     /// Opens a TCP connection to `port` in the guest for a caller that streams: `on_event`
@@ -203,5 +200,23 @@ impl VmController {
         let _ = select(receiver, Box::pin(bridge::sleep(timeout_ms))).await;
         watch.stop();
         self.state()
+    }
+}
+
+/// A TCP connection's stream and events, read until a deadline.
+struct TimedConnection {
+    stream: crate::client::vm::TcpStream,
+    events: mpsc::UnboundedReceiver<TcpEvent>,
+    deadline: f64,
+}
+
+impl TimedConnection {
+    /// The next event; `Closed` when the events end, `None` once the deadline passed.
+    async fn next(&mut self) -> Option<TcpEvent> {
+        let remaining = (self.deadline - now_ms()).max(0.0) as u64;
+        match select(self.events.next(), Box::pin(bridge::sleep(remaining))).await {
+            Either::Left((event, _)) => Some(event.unwrap_or(TcpEvent::Closed)),
+            Either::Right(_) => None,
+        }
     }
 }

@@ -8,7 +8,6 @@ use futures::future::{select, Either};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use super::lines::LineSplitter;
 use super::{DeployError, DeployReporter, Release, Retention};
 use crate::client::apps::bundle::Bundle;
 use crate::client::apps::local_sync::SyncPlan;
@@ -16,6 +15,7 @@ use crate::client::vm::{
     bridge, guest_env_pairs, ExecCommand, ExecResult, ExitStatus, ProcessEvent,
 };
 use crate::client::vm_controller::VmController;
+use crate::domain::app_logs::LineAssembler;
 use crate::domain::lifecycle::StateMachine;
 use crate::domain::release::{
     build_invocation, cleanup_script, current_target, extract_script, releases_to_prune, removal,
@@ -30,6 +30,8 @@ const GUEST_SHARE: &str = "/mnt/host";
 const SCRIPT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// How long past the build's own limit the page waits before it gives up on the agent.
 const BUILD_GRACE_MS: u64 = 30_000;
+/// Longest build-log line kept, in bytes (longer ones continue on the next line).
+const BUILD_LOG_LINE_BYTES: usize = 2000;
 
 /// Where a deployment's archive goes: straight into the share, so pushing it is one write.
 fn archive_path(deployment: Uuid) -> String {
@@ -251,7 +253,12 @@ async fn run_build(
         .spawn_process(command, listener)
         .await
         .map_err(DeployError::BuildNotStarted)?;
-    let (mut stdout, mut stderr) = (LineSplitter::default(), LineSplitter::default());
+    // The same line cutting and sanitizing as an app's output; blank lines are left out.
+    let (mut stdout, mut stderr) = (
+        LineAssembler::new(BUILD_LOG_LINE_BYTES),
+        LineAssembler::new(BUILD_LOG_LINE_BYTES),
+    );
+    let shown = |line: &String| !line.trim().is_empty();
     let mut last_error = String::new();
     let mut guard = Box::pin(bridge::sleep(build.timeout_ms + BUILD_GRACE_MS));
     loop {
@@ -268,21 +275,21 @@ async fn run_build(
         };
         match event {
             Some(ProcessEvent::Stdout(bytes)) => {
-                for line in stdout.push(&bytes) {
+                for line in stdout.push(&bytes).into_iter().filter(shown) {
                     reporter.log(&line);
                 }
             }
             Some(ProcessEvent::Stderr(bytes)) => {
-                for line in stderr.push(&bytes) {
+                for line in stderr.push(&bytes).into_iter().filter(shown) {
                     reporter.log(&line);
                     last_error = line;
                 }
             }
             Some(ProcessEvent::Exited(exit)) => {
-                if let Some(line) = stdout.finish() {
+                if let Some(line) = stdout.flush().filter(shown) {
                     reporter.log(&line);
                 }
-                if let Some(line) = stderr.finish() {
+                if let Some(line) = stderr.flush().filter(shown) {
                     reporter.log(&line);
                     last_error = line;
                 }

@@ -23,9 +23,6 @@
 //! current release in place), [`remove_application_files`] (deleting an app) and
 //! [`clean_interrupted`] (after a reload).
 
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-mod lines;
-
 #[cfg(feature = "hydrate")]
 mod guest;
 

@@ -16,6 +16,7 @@ use crate::client::vm::{ProcessEvent, ProcessHandle};
 use crate::client::vm_controller::VmViewStoreFields;
 use crate::domain::app_registry::RUNNING;
 use crate::domain::health::HealthMonitor;
+use crate::domain::launch::STOP_GRACE;
 use crate::domain::metrics::{self, MetricsLimits};
 use crate::domain::restart::RestartSupervisor;
 use crate::domain::vm_events::vm_event;
@@ -254,9 +255,21 @@ impl AppManager {
                 spawn_local(async move { manager.await_ready(id, generation).await });
             }
             _ => {
+                // It was stopping: SIGTERM again, and SIGKILL if it outlives the grace period.
                 let vm = self.vm;
                 spawn_local(async move {
                     let _ = vm.signal(recorded.exec_id, 15).await;
+                    crate::client::vm::bridge::sleep(STOP_GRACE.as_millis() as u64).await;
+                    if manager.is_current(id, generation)
+                        && manager.status_of(id) == Some(Status::Stopping)
+                    {
+                        manager.system_log(
+                            id,
+                            LogLevel::Warn,
+                            format!("still running after {} s: SIGKILL", STOP_GRACE.as_secs()),
+                        );
+                        let _ = vm.signal(recorded.exec_id, 9).await;
+                    }
                 });
             }
         }

@@ -83,14 +83,12 @@ impl AppManager {
             },
             timeout.as_secs()
         );
-        let process = {
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            runs.by_app.get_mut(&id).and_then(|run| {
+        let process = self
+            .with_run(id, generation, |run| {
                 run.fatal = Some(reason.clone());
                 run.process
             })
-        };
+            .flatten();
         if let Some(process) = process {
             let _ = self.vm.signal(process.id, 15).await;
             bridge::sleep(launch::STOP_GRACE.as_millis() as u64 / 2).await;
@@ -105,23 +103,19 @@ impl AppManager {
     /// True when the app has no health check, or its check has passed (probing as the
     /// monitor schedules: Docker's start interval during the start period).
     async fn healthy_enough(&self, id: ApplicationId, generation: u64, port: u16) -> bool {
-        let due = {
-            let runs = self.runs();
-            let runs = runs.borrow();
-            let Some(run) = runs
-                .by_app
-                .get(&id)
-                .filter(|run| run.generation == generation)
-            else {
-                return false;
-            };
-            if run.health.next_probe_due().is_none() {
-                return true;
+        let Some(due) = self.with_run(id, generation, |run| {
+            if run.health.next_probe_due().is_none()
+                || run.health.status().status == HealthState::Healthy
+            {
+                return None;
             }
-            if run.health.status().status == HealthState::Healthy {
-                return true;
-            }
-            run.health.is_due(Utc::now())
+            Some(run.health.is_due(Utc::now()))
+        }) else {
+            return false;
+        };
+        // No check, or passed already.
+        let Some(due) = due else {
+            return true;
         };
         if due {
             self.probe(id, generation, port).await == Some(HealthState::Healthy)
@@ -192,16 +186,8 @@ impl AppManager {
                     .get(&id)
                     .and_then(|app| app.execution.health_check_config.clone())
             })?;
-            let runs = self.runs();
-            let runs = runs.borrow();
-            let run = runs
-                .by_app
-                .get(&id)
-                .filter(|run| run.generation == generation)?;
-            (
-                config.path.filter(|path| !path.is_empty()),
-                run.health.probe_timeout()?,
-            )
+            let timeout = self.with_run(id, generation, |run| run.health.probe_timeout())??;
+            (config.path.filter(|path| !path.is_empty()), timeout)
         };
         let timeout_ms = timeout.as_millis() as u64;
         let start = Utc::now();
@@ -254,24 +240,16 @@ impl AppManager {
         if !wants_restart {
             return;
         }
-        let process = {
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            let Some(run) = runs
-                .by_app
-                .get_mut(&id)
-                .filter(|run| run.generation == generation)
-            else {
-                return;
-            };
+        let Some(Some(process)) = self.with_run(id, generation, |run| {
             let uptime = (Utc::now() - run.spawned_at).to_std().unwrap_or_default();
             let decision = run.restart.on_unhealthy(uptime, Utc::now());
-            if !matches!(decision, RestartDecision::Restart { .. }) {
-                // The policy would not bring it back: it keeps running, unhealthy.
-                return;
-            }
-            run.unhealthy_restart = Some(decision);
-            run.process
+            // The policy would not bring it back: it keeps running, unhealthy.
+            matches!(decision, RestartDecision::Restart { .. }).then(|| {
+                run.unhealthy_restart = Some(decision);
+                run.process
+            })
+        }) else {
+            return;
         };
         self.system_log(
             id,

@@ -25,6 +25,8 @@ use crate::model::{Application, ApplicationId, ApplicationStatus as Status, LogL
 
 /// How often a stop checks whether the process is gone.
 const STOP_POLL_MS: u64 = 200;
+/// How often a restart due while the VM is paused looks whether it has resumed.
+const HIBERNATED_POLL_MS: u64 = 500;
 
 impl AppManager {
     /// Starts the application (`docker start`): its restart count starts over.
@@ -323,18 +325,11 @@ impl AppManager {
         };
         match self.vm.spawn_process(command, listener).await {
             Ok(process) => {
-                let stop_requested = {
-                    let runs = self.runs();
-                    let mut runs = runs.borrow_mut();
-                    runs.by_app
-                        .get_mut(&id)
-                        .filter(|run| run.generation == generation)
-                        .map(|run| {
-                            run.process = Some(process);
-                            run.spawned_at = Utc::now();
-                            run.stop_requested
-                        })
-                };
+                let stop_requested = self.with_run(id, generation, |run| {
+                    run.process = Some(process);
+                    run.spawned_at = Utc::now();
+                    run.stop_requested
+                });
                 match stop_requested {
                     // Superseded while it was being spawned: nobody supervises it.
                     None => {
@@ -470,23 +465,18 @@ impl AppManager {
         let Ok(app) = self.stored(id) else {
             return;
         };
-        let Some((spawned_at, stop_requested, fatal, unhealthy, oom_before)) = ({
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            runs.by_app
-                .get_mut(&id)
-                .filter(|run| run.generation == generation)
-                .map(|run| {
-                    run.process = None;
-                    (
-                        run.spawned_at,
-                        run.stop_requested,
-                        run.fatal.take(),
-                        run.unhealthy_restart.take(),
-                        run.oom_kills_before,
-                    )
-                })
-        }) else {
+        let Some((spawned_at, stop_requested, fatal, unhealthy, oom_before)) =
+            self.with_run(id, generation, |run| {
+                run.process = None;
+                (
+                    run.spawned_at,
+                    run.stop_requested,
+                    run.fatal.take(),
+                    run.unhealthy_restart.take(),
+                    run.oom_kills_before,
+                )
+            })
+        else {
             return;
         };
         let now = Utc::now();
@@ -506,6 +496,11 @@ impl AppManager {
         };
         let uptime = (now - spawned_at).to_std().unwrap_or_default();
         self.cleanup_group(&app);
+        // A stop asked for while the OOM count was read counts as asked before the exit.
+        let stop_requested = stop_requested
+            || self
+                .with_run(id, generation, |run| run.stop_requested)
+                .unwrap_or(false);
 
         if stop_requested {
             self.system_log(id, LogLevel::Info, format!("stopped ({description})"));
@@ -552,6 +547,12 @@ impl AppManager {
                 let manager = *self;
                 spawn_local(async move {
                     bridge::sleep(millis).await;
+                    // A restart that falls due while the VM is paused waits for its resume.
+                    while manager.vm.state() == crate::model::WebVMState::Hibernating
+                        && manager.is_current(id, generation)
+                    {
+                        bridge::sleep(HIBERNATED_POLL_MS).await;
+                    }
                     if !manager.is_current(id, generation)
                         || manager.status_of(id) != Some(Status::Error)
                     {
@@ -581,20 +582,13 @@ impl AppManager {
     /// Puts the run's end into the record: the status, the restart figures, and health
     /// marked as Docker does on stop.
     async fn finish(&self, id: ApplicationId, generation: u64, to: Status, error: Option<String>) {
-        let (health_status, restart) = {
-            let runs = self.runs();
-            let mut runs = runs.borrow_mut();
-            let Some(run) = runs
-                .by_app
-                .get_mut(&id)
-                .filter(|run| run.generation == generation)
-            else {
-                return;
-            };
+        let Some((health_status, restart)) = self.with_run(id, generation, |run| {
             if matches!(to, Status::Stopped | Status::Failed) {
                 run.health.on_stop();
             }
             (run.health.clone(), run.restart.clone())
+        }) else {
+            return;
         };
         let result = self
             .change(|book| {

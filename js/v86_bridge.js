@@ -186,6 +186,7 @@ export class V86Machine {
       throw new Error("this machine has no page-to-guest network (net_device relay_url fetch)");
     }
     const connection = adapter.connect(port);
+    deliverDataWithFin(connection);
     let closed = false;
     const close = () => {
       if (!closed) {
@@ -208,6 +209,25 @@ export class V86Machine {
       console.warn("v86 destroy:", error);
     }
   }
+}
+
+// v86's TCPConnection.process (src/browser/fake_network.js, as of 0.5) handles a segment
+// that carries FIN as a FIN only: its payload is acknowledged by nobody and never emitted.
+// A server that sends its last bytes with its FIN (busybox httpd does, for a body that ends
+// mid-segment) then loses them: a 1 MiB answer arrived 360 bytes short. This hands the
+// payload on first, in order, and lets v86 take the FIN (its ack then counts both).
+function deliverDataWithFin(connection) {
+  const process = connection.process;
+  if (typeof process !== "function") return;
+  connection.process = function (packet) {
+    const tcp = packet && packet.tcp;
+    const data = packet && packet.tcp_data;
+    if (tcp && tcp.fin && data && data.length > 0 && this.ack === tcp.seq && this.state !== "closed") {
+      this.ack += data.length;
+      this.emit("data", data);
+    }
+    return process.call(this, packet);
+  };
 }
 
 export function connectionWrite(connection, bytes) {

@@ -722,4 +722,34 @@ test.describe.serial('applications', () => {
       .toBe(false);
     expect(pageErrors).toEqual([]);
   });
+  test('11. the Backup page exports this browser\'s workspace as one JSON file; sealed secrets stay sealed or are left out', async () => {
+    await page.goto('/backup');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect.poll(async () => Object.keys((await book()).applications).length, { timeout: 30_000 }).toBe(2);
+    const download = async (): Promise<Record<string, any>> => {
+      const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId('backup-download').click()]);
+      expect(file.suggestedFilename()).toMatch(/^webvm-backup-\d{8}-\d{6}\.json$/);
+      const text = fs.readFileSync(await file.path(), 'utf8');
+      expect(text).not.toContain(FIXTURE_TOKEN);
+      return JSON.parse(text);
+    };
+    const backup = await download();
+    await expect(page.getByTestId('backup-exported')).toContainText('Exported 2 application(s)');
+    expect(backup.version).toBe('2');
+    expect(Number.isNaN(Date.parse(backup.timestamp))).toBe(false);
+    expect(backup.applications.map((app: { name: string }) => app.name).sort()).toEqual([GITHUB_APP, SITE].sort());
+    expect(backup.packages.every((pkg: { status: string }) => pkg.status === 'installed')).toBe(true);
+    expect(['unloaded', 'loading', 'booting', 'ready', 'hibernating', 'error']).toContain(backup.webvmState.state);
+    // History is left out unless asked for; the GitHub token stays sealed.
+    expect(backup.applications.every((app: any) => app.metrics.recentLogs.length === 0)).toBe(true);
+    const github = backup.applications.find((app: any) => app.name === GITHUB_APP);
+    expect(github.deployment.sourceConfig.token).toBeTruthy();
+    await page.screenshot({ path: `${SCREENSHOTS}/backup-export-1280.png`, fullPage: true });
+
+    // For another browser: without the sealed values.
+    await page.getByTestId('backup-include-secrets').uncheck();
+    const portable = await download();
+    expect(portable.applications.find((app: any) => app.name === GITHUB_APP).deployment.sourceConfig.token ?? null).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
 });

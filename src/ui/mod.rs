@@ -2,6 +2,7 @@
 
 pub mod chart;
 pub mod components;
+pub mod download;
 pub mod format;
 pub mod layout;
 pub mod pages;

@@ -455,6 +455,7 @@ impl AppManager {
 mod actions;
 #[cfg(feature = "hydrate")]
 mod app_bridge;
+mod backup;
 #[cfg(feature = "hydrate")]
 mod record;
 #[cfg(feature = "hydrate")]

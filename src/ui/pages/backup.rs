@@ -1,10 +1,15 @@
-//! Backup: what one backup file of this workspace holds.
+//! Backup: what one backup file of this workspace holds (the server's mirror, rendered on
+//! the server), and the export of this browser's workspace as one JSON file (the seed's
+//! `ApplicationServerBackup`, made by `domain::backup`).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{backup_overview, BackupContents};
+use crate::client::apps::AppManager;
+use crate::domain::backup::ExportOptions;
 use crate::ui::components::{EmptyState, ErrorPanel, Loading, PageHeader, Stat};
+use crate::ui::download::offer_download;
 
 #[component]
 pub fn BackupPage() -> impl IntoView {
@@ -15,6 +20,7 @@ pub fn BackupPage() -> impl IntoView {
             title="Backup"
             lead="Export the whole workspace — applications, packages, settings and VM state — to one file, and import it elsewhere."
         />
+        <BrowserExport />
         <Suspense fallback=|| view! { <Loading label="Loading…" /> }>
             {move || Suspend::new(async move {
                 match overview.await {
@@ -49,4 +55,80 @@ fn BackupBody(overview: BackupContents) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// Export from this browser: the options, and a link that writes the file when clicked.
+#[component]
+fn BrowserExport() -> impl IntoView {
+    let manager = AppManager::expect();
+    let include_history = RwSignal::new(false);
+    let include_secrets = RwSignal::new(true);
+    let outcome: RwSignal<Option<Result<String, String>>> = RwSignal::new(None);
+    let file_name = move || {
+        format!(
+            "webvm-backup-{}.json",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        )
+    };
+    let download = move |event: leptos::ev::MouseEvent| {
+        let options = ExportOptions {
+            include_history: include_history.get_untracked(),
+            include_sealed_secrets: include_secrets.get_untracked(),
+        };
+        match manager.backup_json(options) {
+            Ok((json, applications, packages)) => {
+                offer_download(&event, "application/json", &json);
+                outcome.set(Some(Ok(format!(
+                    "Exported {applications} application(s) and {packages} installed runtime(s), {} KB.",
+                    json.len().div_ceil(1024)
+                ))));
+            }
+            Err(error) => {
+                event.prevent_default();
+                outcome.set(Some(Err(error.to_string())));
+            }
+        }
+    };
+    view! {
+        <section class="card backup-export" aria-labelledby="backup-export">
+            <h2 id="backup-export">"Export this browser's workspace"</h2>
+            <p class="muted">
+                "One JSON file: every application (configuration, status, deployments), the installed runtimes, the VM's status and the settings. "
+                "Sealed secrets stay sealed: only this browser can open them."
+            </p>
+            <div class="form-grid">
+                <label class="checkbox">
+                    <input
+                        type="checkbox"
+                        data-testid="backup-include-history"
+                        prop:checked=move || include_history.get()
+                        on:change=move |event| include_history.set(event_target_checked(&event))
+                    />
+                    " Include logs and performance history"
+                </label>
+                <label class="checkbox">
+                    <input
+                        type="checkbox"
+                        data-testid="backup-include-secrets"
+                        prop:checked=move || include_secrets.get()
+                        on:change=move |event| include_secrets.set(event_target_checked(&event))
+                    />
+                    " Include sealed secrets (leave out for a backup meant for another browser)"
+                </label>
+            </div>
+            <a
+                class="button"
+                data-testid="backup-download"
+                href="#"
+                download=file_name
+                on:click=download
+            >
+                "Download backup"
+            </a>
+            {move || outcome.get().map(|outcome| match outcome {
+                Ok(message) => view! { <p class="muted" role="status" data-testid="backup-exported">{message}</p> }.into_any(),
+                Err(message) => view! { <p class="inline-error" role="alert">{message}</p> }.into_any(),
+            })}
+        </section>
+    }
 }

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use crate::client::apps::AppManager;
 use crate::domain::app_logs::{to_text, LogFilter};
 use crate::model::{ApplicationId, LogEntry, LogLevel, LogSource};
+use crate::ui::download::offer_download;
 
 /// The level choices: (value, label, the levels shown).
 const LEVELS: [(&str, &str, &[LogLevel]); 4] = [
@@ -87,22 +88,7 @@ pub fn LogsTab(id: ApplicationId) -> impl IntoView {
     // The file is made when the link is clicked, from what the filter shows.
     let download = move |event: leptos::ev::MouseEvent| {
         let body = shown.with_untracked(|entries| to_text(entries));
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let href = format!(
-                "data:text/plain;charset=utf-8,{}",
-                String::from(js_sys::encode_uri_component(&body))
-            );
-            if let Some(anchor) = event
-                .current_target()
-                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            {
-                let _ = anchor.set_attribute("href", &href);
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (event, body);
+        offer_download(&event, "text/plain", &body);
     };
     view! {
         <section class="card" aria-labelledby="app-logs">

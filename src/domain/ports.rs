@@ -75,7 +75,9 @@ mod tests {
     #[test]
     fn additional_allocation_table() {
         // (range, other apps' ports, the app's own, count) → ports
-        let cases: &[((i64, i64), &[i64], &[i64], usize, Result<Vec<i64>, ()>)] = &[
+        type Expected = Result<Vec<i64>, ()>;
+        type Case<'a> = ((i64, i64), &'a [i64], &'a [i64], usize, Expected);
+        let cases: &[Case] = &[
             ((8000, 8999), &[], &[8000], 1, Ok(vec![8001])),
             (
                 (8000, 8999),

@@ -11,10 +11,19 @@ use crate::server::config::{Cli, Command, Config};
 use crate::server::storage::StartupError;
 use crate::server::{self, BuiltApp, ServeError, Site};
 
+/// The app's page routes, generated once per process. Generating them runs the app with
+/// resource loading suppressed process-wide (leptos_server's `SuppressResourceLoad`), so a
+/// resource first polled meanwhile by another server's render never loads and that request
+/// hangs (leptos#4773). The integration tests start servers in parallel in one process:
+/// generating once, before any server exists, keeps every render outside that window.
+static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+
 /// What this program serves: the app's pages and server functions.
 pub fn site() -> Site<impl IntoView> {
     Site {
-        routes: leptos_axum::generate_route_list(crate::app::App),
+        routes: ROUTES
+            .get_or_init(|| leptos_axum::generate_route_list(crate::app::App))
+            .clone(),
         shell: crate::app::shell,
         endpoints: crate::api::ENDPOINTS,
     }

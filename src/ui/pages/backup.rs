@@ -96,24 +96,25 @@ fn BrowserExport() -> impl IntoView {
                 "One JSON file: every application (configuration, status, deployments), the installed runtimes, the VM's status and the settings. "
                 "Sealed secrets stay sealed: only this browser can open them."
             </p>
-            <div class="form-grid">
-                <label class="checkbox">
+            <div class="backup-export__options">
+                <label>
                     <input
                         type="checkbox"
                         data-testid="backup-include-history"
                         prop:checked=move || include_history.get()
                         on:change=move |event| include_history.set(event_target_checked(&event))
                     />
-                    " Include logs and performance history"
+                    "Include logs and performance history"
                 </label>
-                <label class="checkbox">
+                <label>
                     <input
                         type="checkbox"
                         data-testid="backup-include-secrets"
+                        checked=true
                         prop:checked=move || include_secrets.get()
                         on:change=move |event| include_secrets.set(event_target_checked(&event))
                     />
-                    " Include sealed secrets (leave out for a backup meant for another browser)"
+                    "Include sealed secrets (leave out for a backup meant for another browser)"
                 </label>
             </div>
             <a

@@ -399,7 +399,7 @@ test.describe.serial('running applications', () => {
     const metrics = (await app('hello')).metrics;
     figure('hello memory / CPU / disk (guest sample)', `${metrics.memoryUsage.toFixed(2)} MB / ${metrics.cpuUsage.toFixed(1)} % / ${metrics.diskUsage.toFixed(3)} MB`);
     await expect(page.getByTestId('app-memory')).not.toContainText('—');
-    await expect(page.getByTestId('app-request-rate')).not.toContainText(/^Requests0\/min/, { timeout: 15_000 });
+    await expect(page.getByTestId('app-request-rate')).not.toContainText(/^Request rate0\/min/, { timeout: 15_000 });
     await expect(page.getByTestId('app-response-time')).toContainText('p95');
     const chart = page.getByTestId('chart-live-memory');
     await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 45_000 }).toBeGreaterThanOrEqual(1);

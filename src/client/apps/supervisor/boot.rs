@@ -132,8 +132,14 @@ impl AppManager {
             if updated.is_none() {
                 return;
             }
+            // Only a changed figure wakes the page's readers of the notes.
             for (id, p95) in p95 {
-                self.set_notes(id, |notes| notes.p95_response_ms = p95);
+                let known = self
+                    .run_notes
+                    .with_untracked(|notes| notes.get(&id).map(|notes| notes.p95_response_ms));
+                if known != Some(p95) {
+                    self.set_notes(id, |notes| notes.p95_response_ms = p95);
+                }
             }
             self.flush_soon();
         }

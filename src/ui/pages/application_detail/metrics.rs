@@ -138,7 +138,7 @@ pub fn MetricsPanel(id: ApplicationId) -> impl IntoView {
                     <dd><span class="stat__value">{figure(|f| size(f.disk_mb))}</span><span class="stat__hint">"every release"</span></dd>
                 </div>
                 <div class="stat" data-testid="app-request-rate">
-                    <dt>"Requests"</dt>
+                    <dt>"Request rate"</dt>
                     <dd><span class="stat__value">{figure(|f| per_minute(f.requests_per_minute))}</span><span class="stat__hint">"last minute"</span></dd>
                 </div>
                 <div class="stat" data-testid="app-response-time">

@@ -36,6 +36,8 @@ const APP_AREA = '/srv/apps';
 const SITE = 'e2e-site';
 const URL_APP = 'e2e-url';
 const GITHUB_APP = 'e2e-github';
+/** The app of the backup written by "another implementation" (test 12). */
+const FOREIGN_APP = 'e2e-foreign';
 
 const VM_READY_MS = 300_000;
 /** One deployment in the emulator: tens of seconds, more on a busy machine. */
@@ -84,6 +86,8 @@ type HookWindow = { webvm?: AppsHook };
 
 let context: BrowserContext;
 let page: Page;
+/** The backup test 11 exported (sealed secrets kept), which test 12 imports. */
+let exportedBackup: Record<string, any> | undefined;
 const pageErrors: string[] = [];
 const figures: string[] = [];
 const figure = (label: string, value: string) => {
@@ -734,6 +738,7 @@ test.describe.serial('applications', () => {
       return JSON.parse(text);
     };
     const backup = await download();
+    exportedBackup = backup;
     await expect(page.getByTestId('backup-exported')).toContainText('Exported 2 application(s)');
     expect(backup.version).toBe('2');
     expect(Number.isNaN(Date.parse(backup.timestamp))).toBe(false);
@@ -750,6 +755,140 @@ test.describe.serial('applications', () => {
     await page.getByTestId('backup-include-secrets').uncheck();
     const portable = await download();
     expect(portable.applications.find((app: any) => app.name === GITHUB_APP).deployment.sourceConfig.token ?? null).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('12. import: a corrupt backup lists each problem by place and field; another implementation\'s backup previews and imports; a fresh browser gets the apps back', async ({ browser }) => {
+    test.setTimeout(300_000);
+    expect(exportedBackup, 'test 11 exported a backup').toBeTruthy();
+    const exported = exportedBackup!;
+    await page.goto('/backup');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect.poll(async () => Object.keys((await book()).applications).length, { timeout: 30_000 }).toBe(2);
+    const before = await book();
+    const input = (target: Page) => target.getByTestId('backup-import-file');
+    const importFile = async (target: Page, name: string, content: unknown) => {
+      await expect(input(target)).toBeEnabled({ timeout: 60_000 });
+      await input(target).setInputFiles({
+        name,
+        mimeType: 'application/json',
+        buffer: Buffer.from(typeof content === 'string' ? content : JSON.stringify(content)),
+      });
+    };
+
+    // A corrupt backup: a port that is not a number, a date that is not a date, and a copy of
+    // an app under the same name (one problem, on the later record).
+    const corrupt = structuredClone(exported);
+    corrupt.applications[0].execution.port = 'http';
+    corrupt.applications[1].createdAt = 'last week';
+    corrupt.applications.push({ ...structuredClone(exported.applications[1]), id: '7c9e6679-7425-40de-944b-e07fc1f90ae7' });
+    await importFile(page, 'corrupt.json', corrupt);
+    const problems = page.getByTestId('backup-import-problems').locator('li');
+    await expect(problems.first()).toBeVisible({ timeout: 30_000 });
+    const texts = await problems.allInnerTexts();
+    console.log(`[apps] corrupt backup problems:\n  ${texts.join('\n  ')}`);
+    const name0 = exported.applications[0].name;
+    const name1 = exported.applications[1].name;
+    expect(texts.some((text) => text.includes(`applications[0] '${name0}'`) && text.includes('execution.port'))).toBe(true);
+    expect(texts.some((text) => text.includes(`applications[1] '${name1}'`) && text.includes('createdAt') && text.includes('ISO 8601'))).toBe(true);
+    const taken = texts.filter((text) => text.includes('is already taken'));
+    expect(taken).toHaveLength(1);
+    expect(taken[0]).toContain(`applications[2] '${name1}'`);
+    await page.screenshot({ path: `${SCREENSHOTS}/backup-import-refused-1280.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.screenshot({ path: `${SCREENSHOTS}/backup-import-refused-390.png`, fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+    // A truncated file is refused as such.
+    await importFile(page, 'truncated.json', JSON.stringify(exported).slice(0, 400));
+    await expect(page.getByTestId('backup-import-refused')).toContainText('not valid JSON');
+    expect(await book()).toEqual(before);
+
+    // A backup written by another implementation of the seed's interfaces.
+    const foreign = {
+      version: '1.4.0',
+      timestamp: '2026-11-30T12:00:00.000Z',
+      exportedBy: 'another-app-server',
+      webvmState: {
+        state: 'ready', loadProgress: 100, installedRuntimes: [], runningApps: [],
+        systemResources: { memoryUsed: 120, memoryTotal: 512, diskUsed: 300, diskTotal: 2000, cpuUsage: 3, processCount: 21 },
+      },
+      applications: [{
+        id: '5b0f8a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b',
+        name: FOREIGN_APP,
+        runtime: { requiredRuntimes: ['busybox-httpd'], optionalRuntimes: [], minimumVersions: {}, recommendedVersions: {} },
+        runtimeStatus: { canStart: true, missingRuntimes: [], conflictingRuntimes: [], versionMismatches: [], lastChecked: '2026-11-30', issues: [] },
+        status: 'running',
+        deployment: { sourceType: 'upload', sourceConfig: {}, deploymentPath: `${APP_AREA}/${FOREIGN_APP}`, entryPoint: 'index.html' },
+        execution: {
+          command: 'busybox', arguments: ['httpd', '-f', '-p', '8097'], workingDirectory: `${APP_AREA}/${FOREIGN_APP}/current`, port: 8097,
+          environment: {}, secretEnvironment: {}, autoRestart: true, restartPolicy: 'on-failure',
+        },
+        metrics: {
+          memoryUsage: 3, cpuUsage: 0, diskUsage: 1, requestCount: 10, requestRate: 0, responseTime: 5, errorRate: 0,
+          uptime: 100, restartCount: 0, healthStatus: 'healthy',
+          recentLogs: [{ timestamp: '2026-11-30 11:59:00', level: 'info', message: 'started', source: 'system' }],
+          performanceHistory: [],
+        },
+        createdAt: '2026-11-01T10:00:00Z',
+        lastDeployed: '20261102T100000+0100',
+        favourite: true,
+      }],
+      packages: [],
+      settings: {},
+    };
+    await importFile(page, 'other-server.json', foreign);
+    await expect(page.getByTestId('backup-import-preview')).toBeVisible({ timeout: 30_000 });
+    await expect(page.getByTestId('backup-import-added')).toHaveText('1');
+    await expect(page.getByTestId('backup-import-replaced')).toHaveText('0');
+    await page.locator('.backup-import__warnings summary').click();
+    const warnings = page.getByTestId('backup-import-warnings');
+    await expect(warnings).toContainText("version '1.4.0'");
+    await expect(warnings).toContainText('exportedBy');
+    await expect(warnings).toContainText('favourite');
+    await expect(warnings).toContainText('holds none of its files');
+    await page.screenshot({ path: `${SCREENSHOTS}/backup-import-preview-1280.png`, fullPage: true });
+    await page.getByTestId('backup-import-apply').click();
+    await expect(page.getByTestId('backup-imported')).toContainText('Imported 1 application(s)');
+    const after = await book();
+    const imported = Object.values(after.applications).find((app) => app.name === FOREIGN_APP);
+    expect(imported, 'the imported app is in the record').toBeTruthy();
+    expect(['draft', 'runtime-missing']).toContain(imported!.status);
+    expect(Object.keys(after.applications)).toHaveLength(3);
+    await expect
+      .poll(async () => (await (await page.request.get('/applications')).text()).includes(`data-app="${FOREIGN_APP}"`), { timeout: 30_000 })
+      .toBe(true);
+
+    // A fresh browser profile: the exported backup brings both apps back; the sealed token
+    // (another browser's key) is named as one to enter again.
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const other = await fresh.newPage();
+      const otherErrors: string[] = [];
+      other.on('pageerror', (error) => otherErrors.push(error.message));
+      await other.goto('/backup');
+      await expect(other.locator('body')).toHaveAttribute('data-hydrated', 'true');
+      await importFile(other, 'webvm-backup.json', exported);
+      await expect(other.getByTestId('backup-import-preview')).toBeVisible({ timeout: 30_000 });
+      await expect(other.getByTestId('backup-import-added')).toHaveText('2');
+      await expect(other.getByTestId('backup-import-secrets')).toContainText(`'${GITHUB_APP}': the GitHub token`);
+      await expect(other.getByTestId('backup-import-snapshot')).toContainText('not in this backup');
+      await other.screenshot({ path: `${SCREENSHOTS}/backup-import-fresh-1280.png`, fullPage: true });
+      await other.getByTestId('backup-import-apply').click();
+      await expect(other.getByTestId('backup-imported')).toContainText('Imported 2 application(s)');
+      const names = await other.evaluate(() =>
+        Object.values((window as unknown as HookWindow).webvm!.appBook().applications).map((app) => app.name).sort());
+      expect(names).toEqual([GITHUB_APP, SITE].sort());
+      await other.getByRole('link', { name: 'Your applications' }).click();
+      await expect(other.locator(`tr[data-app="${SITE}"]`)).toBeVisible();
+      await other.reload();
+      await expect(other.locator(`tr[data-app="${GITHUB_APP}"]`)).toBeVisible({ timeout: 30_000 });
+      expect(otherErrors).toEqual([]);
+    } finally {
+      await fresh.close();
+    }
     expect(pageErrors).toEqual([]);
   });
 });

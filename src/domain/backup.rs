@@ -18,20 +18,18 @@
 //!   [`ExportOptions::include_history`] is set, which keeps a backup near the seed's
 //!   budget of about 1 KB per application.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::ports::allocate_port;
-use super::validation::{slugify, unique_name, ValidationRules};
+use super::validation::{slugify, unique_name};
 use crate::model::{
     AppName, Application, ApplicationRuntime, ApplicationServerBackup, ApplicationServerSettings,
     ApplicationStatus, DeploymentConfig, DeploymentSource, ExecutionConfig, LegacyApp, PackageId,
-    PackageStatus, RuntimeCompatibility, RuntimePackage, SourceConfig, WebVMStatus,
+    RuntimeCompatibility, RuntimePackage, SourceConfig, WebVMStatus,
 };
 
 /// The format written by [`export_backup`].
@@ -50,14 +48,20 @@ pub const LEGACY_PYTHON_RUNTIME: &str = "python-311";
 pub enum BackupError {
     #[error("backup is not valid JSON: {0}")]
     Malformed(String),
-    #[error("backup format version '{0}' is not supported (this version reads 1 and 2)")]
-    UnsupportedVersion(String),
-    #[error("backup refused, {} problem(s): {}", .problems.len(), .problems.join("; "))]
-    Invalid { problems: Vec<String> },
+    #[error("backup refused, {} problem(s): {}", .problems.len(), join_findings(.problems))]
+    Invalid { problems: Vec<Finding> },
     #[error("legacy app '{name}' cannot be migrated: {reason}")]
     Migration { name: String, reason: String },
     #[error("backup could not be written: {0}")]
     Write(String),
+}
+
+fn join_findings(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The v1 (legacy app-hosting) backup shape.
@@ -97,13 +101,6 @@ pub struct BackupSource<'a> {
     pub settings: &'a ApplicationServerSettings,
 }
 
-/// A backup that passed import, with the warnings the rules raised.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportedBackup {
-    pub backup: ApplicationServerBackup,
-    pub warnings: Vec<String>,
-}
-
 /// Makes a current-format backup of `source` at `now`.
 pub fn export_backup(
     source: BackupSource<'_>,
@@ -141,158 +138,6 @@ pub fn to_json(backup: &ApplicationServerBackup) -> Result<String, BackupError> 
     serde_json::to_string(backup).map_err(|error| BackupError::Write(error.to_string()))
 }
 
-/// Reads a backup of any supported format, migrates it to the current one and validates
-/// everything against the rules, with `catalog` (the package catalog of this server) to
-/// resolve runtime ids. All problems are listed; nothing is changed.
-pub fn import_backup(
-    json: &str,
-    catalog: &[RuntimePackage],
-) -> Result<ImportedBackup, BackupError> {
-    let value: Value =
-        serde_json::from_str(json).map_err(|error| BackupError::Malformed(error.to_string()))?;
-    let (backup, mut problems) = match value.get("version").and_then(Value::as_str) {
-        Some(CURRENT_FORMAT_VERSION) => parse_current(&value),
-        Some(LEGACY_FORMAT_VERSION) => match serde_json::from_value::<BackupV1>(value) {
-            Ok(legacy) => (Some(migrate_v1(&legacy)?), Vec::new()),
-            Err(error) => (None, vec![format!("v1 backup: {error}")]),
-        },
-        Some(other) => return Err(BackupError::UnsupportedVersion(other.to_owned())),
-        None => (None, vec!["the backup has no format version".to_owned()]),
-    };
-    let mut warnings = Vec::new();
-    if let Some(backup) = &backup {
-        let (more_problems, more_warnings) = validate_backup(backup, catalog);
-        problems.extend(more_problems);
-        warnings = more_warnings;
-    }
-    match backup {
-        Some(backup) if problems.is_empty() => Ok(ImportedBackup { backup, warnings }),
-        _ => Err(BackupError::Invalid { problems }),
-    }
-}
-
-/// Parses each part of a current-format backup separately, collecting every error. The
-/// backup holds the elements that parsed (so the rules can still check them); it is
-/// `None` when a whole part is missing or unreadable.
-fn parse_current(value: &Value) -> (Option<ApplicationServerBackup>, Vec<String>) {
-    let mut problems = Vec::new();
-    let timestamp = parse_field(value, "timestamp", &mut problems);
-    let webvm_state = parse_field(value, "webvmState", &mut problems);
-    let settings = parse_field(value, "settings", &mut problems);
-    let applications = parse_list(value, "applications", &mut problems);
-    let packages = parse_list(value, "packages", &mut problems);
-    let backup = match (timestamp, webvm_state, settings, applications, packages) {
-        (
-            Some(timestamp),
-            Some(webvm_state),
-            Some(settings),
-            Some(applications),
-            Some(packages),
-        ) => Some(ApplicationServerBackup {
-            version: CURRENT_FORMAT_VERSION.to_owned(),
-            timestamp,
-            webvm_state,
-            applications,
-            packages,
-            settings,
-        }),
-        _ => None,
-    };
-    (backup, problems)
-}
-
-fn parse_field<T: DeserializeOwned>(
-    value: &Value,
-    field: &str,
-    problems: &mut Vec<String>,
-) -> Option<T> {
-    let Some(part) = value.get(field) else {
-        problems.push(format!("{field} is missing"));
-        return None;
-    };
-    T::deserialize(part)
-        .map_err(|error| problems.push(format!("{field}: {error}")))
-        .ok()
-}
-
-/// Parses every element of the array `field`, naming each bad one by index and name;
-/// returns the elements that parsed.
-fn parse_list<T: DeserializeOwned>(
-    value: &Value,
-    field: &str,
-    problems: &mut Vec<String>,
-) -> Option<Vec<T>> {
-    let Some(items) = value.get(field).and_then(Value::as_array) else {
-        problems.push(format!("{field} is missing or not a list"));
-        return None;
-    };
-    let parsed = items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, item)| {
-            T::deserialize(item)
-                .map_err(|error| {
-                    let label = item
-                        .get("name")
-                        .or_else(|| item.get("id"))
-                        .and_then(Value::as_str)
-                        .map(|name| format!(" ('{name}')"))
-                        .unwrap_or_default();
-                    problems.push(format!("{field}[{index}]{label}: {error}"));
-                })
-                .ok()
-        })
-        .collect();
-    Some(parsed)
-}
-
-/// Every problem and warning of a parsed backup: all validation rules plus consistency of
-/// the VM state, ids and package list.
-pub fn validate_backup(
-    backup: &ApplicationServerBackup,
-    catalog: &[RuntimePackage],
-) -> (Vec<String>, Vec<String>) {
-    let rules = ValidationRules::new(
-        backup.packages.iter().chain(catalog),
-        &backup.applications,
-        &backup.webvm_state.system_resources,
-        &backup.settings,
-    );
-    let result = rules.validate_all();
-    let mut problems = result.errors;
-    let mut ids = HashSet::new();
-    for application in &backup.applications {
-        if !ids.insert(application.id) {
-            problems.push(format!("application id {} appears twice", application.id));
-        }
-    }
-    let mut package_ids = BTreeSet::new();
-    for package in &backup.packages {
-        if !package_ids.insert(&package.id) {
-            problems.push(format!("package {} appears twice", package.id));
-        }
-    }
-    for runtime in &backup.webvm_state.installed_runtimes {
-        let recorded = backup
-            .packages
-            .iter()
-            .any(|package| package.id == *runtime && package.status == PackageStatus::Installed);
-        if !recorded {
-            problems.push(format!(
-                "webvmState lists {runtime} as installed but the backup has no installed package {runtime}"
-            ));
-        }
-    }
-    for running in &backup.webvm_state.running_apps {
-        if !ids.contains(running) {
-            problems.push(format!(
-                "webvmState lists unknown running application {running}"
-            ));
-        }
-    }
-    (problems, result.warnings)
-}
-
 /// Migrates a v1 backup: each legacy app through [`migrate_app`], names made unique, and
 /// ports given from the default range.
 pub fn migrate_v1(legacy: &BackupV1) -> Result<ApplicationServerBackup, BackupError> {
@@ -304,7 +149,7 @@ pub fn migrate_v1(legacy: &BackupV1) -> Result<ApplicationServerBackup, BackupEr
         let mut migrated = match migrate_app(app) {
             Ok(migrated) => migrated,
             Err(error) => {
-                problems.push(error.to_string());
+                problems.push(Finding::new(Place::Backup, "apps", error.to_string()));
                 continue;
             }
         };
@@ -323,7 +168,11 @@ pub fn migrate_v1(legacy: &BackupV1) -> Result<ApplicationServerBackup, BackupEr
                 ports.insert(port);
                 migrated.execution.port = Some(port);
             }
-            Err(error) => problems.push(format!("legacy app '{}': {error}", app.name)),
+            Err(error) => problems.push(Finding::new(
+                Place::Backup,
+                "apps",
+                format!("legacy app '{}': {error}", app.name),
+            )),
         }
         applications.push(migrated);
     }
@@ -430,6 +279,12 @@ fn legacy_id(legacy: &LegacyApp) -> Uuid {
     });
     uuid::Builder::from_custom_bytes(hash.to_be_bytes()).into_uuid()
 }
+
+mod import;
+mod plan;
+
+pub use import::{import_backup, needs_files, validate_backup, Finding, ImportedBackup, Place};
+pub use plan::{plan_import, prepare_for_this_vm, ImportPlan, Replacement, Workspace};
 
 #[cfg(test)]
 mod tests;

@@ -28,11 +28,15 @@ pub struct Application {
     pub deployment: DeploymentConfig,
     pub execution: ExecutionConfig,
     pub metrics: ApplicationMetrics,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub last_deployed: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub last_started: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub last_stopped: Option<DateTime<Utc>>,
 }
 
@@ -87,6 +91,7 @@ pub struct RuntimeCompatibility {
     pub missing_runtimes: Vec<PackageId>,
     pub conflicting_runtimes: Vec<PackageId>,
     pub version_mismatches: Vec<VersionMismatch>,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub last_checked: DateTime<Utc>,
     pub issues: Vec<String>,
 }
@@ -181,7 +186,9 @@ string_enum! {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthProbeResult {
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub start: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub end: DateTime<Utc>,
     pub outcome: ProbeOutcome,
     /// HTTP status or error text, truncated.

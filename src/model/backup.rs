@@ -13,6 +13,7 @@ use super::{Application, ApplicationServerSettings, FileRef, RuntimePackage, Web
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationServerBackup {
     pub version: String,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub timestamp: DateTime<Utc>,
     pub webvm_state: WebVMStatus,
     pub applications: Vec<Application>,
@@ -26,7 +27,9 @@ pub struct ApplicationServerBackup {
 pub struct LegacyApp {
     pub name: String,
     pub files: Vec<FileRef>,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub deployed_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub last_updated: DateTime<Utc>,
 }
 

@@ -143,8 +143,10 @@ pub struct DeploymentOperation {
     /// Percent, 0–100.
     pub progress: u8,
     pub logs: Vec<String>,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub start_time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub end_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -35,6 +35,7 @@ pub struct ApplicationMetrics {
     /// Percent of requests in the last minute that failed.
     pub error_rate: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub start_time: Option<DateTime<Utc>>,
     /// Seconds.
     pub uptime: u64,
@@ -42,6 +43,7 @@ pub struct ApplicationMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub last_health_check: Option<DateTime<Utc>>,
     pub health_status: HealthStatus,
     /// At most 1000 entries, oldest first.
@@ -77,6 +79,7 @@ string_enum! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub timestamp: DateTime<Utc>,
     pub level: LogLevel,
     pub message: String,
@@ -89,6 +92,7 @@ pub struct LogEntry {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PerformanceSnapshot {
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub timestamp: DateTime<Utc>,
     /// MB.
     pub memory: f64,

@@ -70,6 +70,7 @@ mod metrics;
 mod names;
 mod package;
 mod store;
+pub mod time;
 mod webvm;
 
 pub use application::{

@@ -81,8 +81,10 @@ pub struct RuntimePackage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_names: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub install_date: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub last_used: Option<DateTime<Utc>>,
     /// Milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,8 +147,10 @@ pub struct PackageOperation {
     pub package_id: PackageId,
     pub operation: PackageOperationKind,
     pub status: OperationStatus,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub start_time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub end_time: Option<DateTime<Utc>>,
     pub logs: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -89,9 +89,10 @@ impl Default for PortRange {
     }
 }
 
-/// Global settings of the application server.
+/// Global settings of the application server. The seed spells out none of its fields, so
+/// each one that is absent (a backup from another implementation) takes its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ApplicationServerSettings {
     pub engine: VmEngine,
     /// Memory given to the VM, MB.

@@ -36,8 +36,10 @@ pub struct WebVMStatus {
     /// Load progress in percent, 0–100.
     pub load_progress: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub boot_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::model::time::optional")]
     pub last_heartbeat: Option<DateTime<Utc>>,
     pub installed_runtimes: Vec<PackageId>,
     /// Ids of the applications whose process is running.
@@ -75,6 +77,7 @@ impl SystemResources {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemSample {
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub timestamp: DateTime<Utc>,
     /// MB.
     pub memory_used: u64,
@@ -117,6 +120,7 @@ pub struct ErrorInfo {
 #[serde(rename_all = "camelCase")]
 pub struct ErrorEvent {
     pub id: Uuid,
+    #[serde(deserialize_with = "crate::model::time::required")]
     pub timestamp: DateTime<Utc>,
     /// What was being done, e.g. `boot`, `install nodejs-20`, `start blog`.
     pub operation: String,

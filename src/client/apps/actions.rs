@@ -319,21 +319,7 @@ impl AppManager {
             // The stored folder handle goes with the app (nothing to forget is fine).
             let _ = super::local_sync::forget_folder(id).await;
         }
-        let manager = *self;
-        let deleted = self.server.get_value().delete(id);
-        spawn_local(async move {
-            match deleted.await {
-                Ok(()) => {
-                    manager.mirror.try_update(|states| states.remove(&id));
-                }
-                Err(error) => {
-                    manager.notice.try_set(Some(format!(
-                        "'{}' was deleted here, but the server's copy could not be deleted: {error}",
-                        app.name
-                    )));
-                }
-            }
-        });
+        self.mirror_delete(id, app.name.to_string());
         Ok(())
     }
 
@@ -629,9 +615,28 @@ impl AppManager {
         }
     }
 
+    /// Deletes the application from the server mirror in the background; a failure shows
+    /// as the page's notice, naming it.
+    pub(super) fn mirror_delete(&self, id: ApplicationId, name: String) {
+        let manager = *self;
+        let deleted = self.server.get_value().delete(id);
+        spawn_local(async move {
+            match deleted.await {
+                Ok(()) => {
+                    manager.mirror.try_update(|states| states.remove(&id));
+                }
+                Err(error) => {
+                    manager.notice.try_set(Some(format!(
+                        "'{name}' was deleted here, but the server's copy could not be deleted: {error}"
+                    )));
+                }
+            }
+        });
+    }
+
     /// Writes the application to the server mirror in the background; the outcome shows in
     /// [`AppManager::mirror`].
-    fn mirror_save(&self, app: Application) {
+    pub(super) fn mirror_save(&self, app: Application) {
         let manager = *self;
         let id = app.id;
         manager.mirror.try_update(|states| {

@@ -18,6 +18,8 @@ pub mod deploy;
 pub mod local_sync;
 pub mod sources;
 
+pub use restore::{ImportPreview, MAX_BACKUP_BYTES};
+
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -330,6 +332,12 @@ impl AppManager {
         self.packages
     }
 
+    /// Whether the server's runtime catalog has loaded (tracked): checking a backup's
+    /// runtimes needs it.
+    pub fn catalog_loaded(&self) -> bool {
+        self.catalog.with(Option::is_some)
+    }
+
     /// The settings in effect (the defaults until settings are stored: issue 12).
     pub fn settings(&self) -> ApplicationServerSettings {
         ApplicationServerSettings::default()
@@ -458,6 +466,7 @@ mod app_bridge;
 mod backup;
 #[cfg(feature = "hydrate")]
 mod record;
+mod restore;
 #[cfg(feature = "hydrate")]
 mod supervisor;
 #[cfg(feature = "hydrate")]

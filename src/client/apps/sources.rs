@@ -36,6 +36,10 @@ pub enum SourceError {
     TooLarge { total: u64, limit: u64 },
     #[error("'{name}' is {} or more, larger than any archive that fits the deploy limit of {}", mib(*size), mib(*limit))]
     ArchiveTooLarge { name: String, size: u64, limit: u64 },
+    #[error("'{name}' is {}, larger than the {} a file here may be", mib(*size), mib(*limit))]
+    FileTooLarge { name: String, size: u64, limit: u64 },
+    #[error("'{name}' is not text (UTF-8): a backup is a JSON file")]
+    NotText { name: String },
     #[error("'{path}' could not be read ({reason}); was it changed or removed while being read?")]
     Unreadable { path: String, reason: String },
     /// The server refused or failed; its message, for the user.
@@ -240,6 +244,37 @@ impl Picked {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The one file picked, as UTF-8 text, with its name (a backup file). Refused, before
+    /// reading, when nothing or a folder was picked or the file is over `max_bytes`.
+    pub async fn single_text(&self, max_bytes: u64) -> Result<(String, String), SourceError> {
+        #[cfg(feature = "hydrate")]
+        {
+            let item = self.items.get(0);
+            let file = browser::field(&item, "file");
+            if file.is_undefined() || file.is_null() {
+                return Err(SourceError::NothingChosen);
+            }
+            let name = browser::text_field(&file, "name");
+            let size = browser::number_field(&file, "size").max(0.0) as u64;
+            if size > max_bytes {
+                return Err(SourceError::FileTooLarge {
+                    name,
+                    size,
+                    limit: max_bytes,
+                });
+            }
+            let bytes = browser::file_bytes(&file, &name).await?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| SourceError::NotText { name: name.clone() })?;
+            Ok((name, text))
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = max_bytes;
+            Err(SourceError::BrowserOnly)
+        }
     }
 }
 

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::*;
 use crate::domain::testing::{application, catalog, file, id, now, port};
 use crate::model::{
-    HealthCheckConfig, LogEntry, PerformanceSnapshot, RestartPolicy, SealedSecret, SystemResources,
+    HealthCheckConfig, LogEntry, PackageStatus, PerformanceSnapshot, RestartPolicy, SealedSecret,
+    SystemResources,
 };
 
 fn installed_packages() -> Vec<RuntimePackage> {
@@ -72,7 +73,9 @@ fn export(apps: &[Application], options: ExportOptions) -> ApplicationServerBack
 
 fn problems_of(result: Result<ImportedBackup, BackupError>) -> Vec<String> {
     match result {
-        Err(BackupError::Invalid { problems }) => problems,
+        Err(BackupError::Invalid { problems }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
         other => panic!("expected an invalid backup, got {other:?}"),
     }
 }
@@ -144,14 +147,12 @@ fn a_bad_backup_is_refused_with_every_problem_listed() {
     value["applications"][2]["execution"]["port"] = json!(8000);
     value["applications"][2]["runtime"]["requiredRuntimes"] = json!(["nodejs-99"]);
     value["packages"][0]["conflicts"] = json!(["nginx"]);
-    value["webvmState"]["runningApps"] = json!([Uuid::nil()]);
     let problems = problems_of(import_backup(&value.to_string(), &catalog()));
     let expected = [
-        "applications[0] ('api'): application name 'api' is reserved",
-        "applications[1] ('shop'): secret is not a sealed value",
-        "application 'wiki': required runtime 'nodejs-99' is not in the package catalog",
-        "installed packages nginx and nodejs-18 conflict",
-        "unknown running application 00000000-0000-0000-0000-000000000000",
+        "applications[0] 'api', name: application name 'api' is reserved",
+        "applications[1] 'shop', execution.secretEnvironment.DB_PASSWORD: secret is not a sealed value",
+        "applications[2] 'wiki', runtime: required runtime 'nodejs-99' is not in the package catalog",
+        "packages: installed packages nginx and nodejs-18 conflict",
     ];
     for fragment in expected {
         assert!(
@@ -160,8 +161,6 @@ fn a_bad_backup_is_refused_with_every_problem_listed() {
         );
     }
     assert_eq!(problems.len(), expected.len(), "{problems:#?}");
-    let message = BackupError::Invalid { problems }.to_string();
-    assert!(message.starts_with("backup refused, 5 problem(s): "));
 }
 
 #[test]
@@ -173,37 +172,49 @@ fn structural_failures_table() {
         value.as_object_mut().map(|object| object.remove(field));
         value.to_string()
     };
-    let cases: Vec<(&str, String, BackupError)> = vec![
+    let invalid = |findings: &[&str]| -> Vec<String> {
+        findings
+            .iter()
+            .map(|finding| (*finding).to_owned())
+            .collect()
+    };
+    type Case<'a> = (&'a str, String, Result<Vec<String>, BackupError>);
+    let cases: Vec<Case> = vec![
         (
             "not json",
             "{".to_owned(),
-            BackupError::Malformed("EOF while parsing an object at line 1 column 1".to_owned()),
+            Err(BackupError::Malformed(
+                "EOF while parsing an object at line 1 column 1".to_owned(),
+            )),
         ),
         (
-            "future version",
-            json!({"version": "3"}).to_string(),
-            BackupError::UnsupportedVersion("3".to_owned()),
+            "not an object",
+            "[]".to_owned(),
+            Err(BackupError::Malformed("the file is JSON but not an object: a backup is one {…} with a version, applications and packages".to_owned())),
         ),
         (
             "no version",
             json!({"apps": []}).to_string(),
-            BackupError::Invalid {
-                problems: vec!["the backup has no format version".to_owned()],
-            },
+            Ok(invalid(&["version: is missing: this is not a backup"])),
+        ),
+        (
+            "a numeric version",
+            json!({"version": 2}).to_string(),
+            Ok(invalid(&["version: must be a string, not a number"])),
         ),
         (
             "no applications",
             without("applications"),
-            BackupError::Invalid {
-                problems: vec!["applications is missing or not a list".to_owned()],
-            },
+            Ok(invalid(&["applications: is missing"])),
         ),
         (
-            "no settings",
-            without("settings"),
-            BackupError::Invalid {
-                problems: vec!["settings is missing".to_owned()],
+            "applications not a list",
+            {
+                let mut value = valid.clone();
+                value["applications"] = json!({"a": 1});
+                value.to_string()
             },
+            Ok(invalid(&["applications: must be a list, not an object"])),
         ),
         (
             "bad timestamp",
@@ -212,26 +223,58 @@ fn structural_failures_table() {
                 value["timestamp"] = json!("yesterday");
                 value.to_string()
             },
-            BackupError::Invalid {
-                problems: vec!["timestamp: input contains invalid characters".to_owned()],
+            Ok(invalid(&["timestamp: 'yesterday' is not an ISO 8601 date and time (for example 2026-12-03T07:00:00Z)"])),
+        ),
+        (
+            "a bad date inside an application",
+            {
+                let mut value = valid.clone();
+                value["applications"][1]["createdAt"] = json!("last week");
+                value.to_string()
             },
+            Ok(invalid(&["applications[1] 'shop', createdAt: 'last week' is not an ISO 8601 date and time (for example 2026-12-03T07:00:00Z)"])),
+        ),
+        (
+            "three bad fields in one application, each named",
+            {
+                let mut value = valid.clone();
+                value["applications"][0]["execution"]["port"] = json!("http");
+                value["applications"][0]["status"] = json!("sleeping");
+                value["applications"][0]["lastStarted"] = json!("never");
+                value.to_string()
+            },
+            Ok(invalid(&[
+                "applications[0] 'blog', execution.port: invalid type: string \"http\", expected i64",
+                "applications[0] 'blog', lastStarted: 'never' is not an ISO 8601 date and time (for example 2026-12-03T07:00:00Z)",
+                "applications[0] 'blog', status: unknown variant `sleeping`, expected one of `draft`, `deploying`, `deployed`, `starting`, `running`, `stopping`, `stopped`, `error`, `runtime-missing`, `failed`",
+            ])),
+        ),
+        (
+            "a required field missing",
+            {
+                let mut value = valid.clone();
+                value["applications"][2].as_object_mut().map(|app| app.remove("createdAt"));
+                value.to_string()
+            },
+            Ok(invalid(&["applications[2] 'wiki', createdAt: missing field `createdAt`"])),
         ),
         (
             "bad v1",
             json!({"version": "1", "apps": 3}).to_string(),
-            BackupError::Invalid {
-                problems: vec![
-                    "v1 backup: invalid type: integer `3`, expected a sequence".to_owned()
-                ],
-            },
+            Ok(invalid(&[
+                "legacy (version 1) backup: invalid type: integer `3`, expected a sequence",
+            ])),
         ),
     ];
     for (name, json, expected) in cases {
-        assert_eq!(
-            import_backup(&json, &catalog()).err(),
-            Some(expected),
-            "{name}"
-        );
+        let got = match import_backup(&json, &catalog()) {
+            Err(BackupError::Invalid { problems }) => {
+                Ok(problems.iter().map(ToString::to_string).collect())
+            }
+            Err(other) => Err(other),
+            Ok(_) => panic!("{name}: imported"),
+        };
+        assert_eq!(got, expected, "{name}");
     }
 }
 
@@ -249,15 +292,24 @@ fn consistency_problems_table() {
         .webvm_state
         .installed_runtimes
         .push(id("python-311"));
+    let mut unknown_running = base.clone();
+    unknown_running.webvm_state.running_apps = vec![Uuid::nil()];
     let cases = [
-        (duplicate_ids, "appears twice"),
+        (duplicate_ids, "is also the id of applications[0]"),
+        (
+            unknown_running,
+            "webvmState.runningApps: lists unknown running application 00000000-0000-0000-0000-000000000000",
+        ),
         (duplicate_package, "package nodejs-18 appears twice"),
-        (missing_runtime, "webvmState lists python-311 as installed"),
+        (
+            missing_runtime,
+            "webvmState.installedRuntimes: lists python-311 as installed",
+        ),
     ];
     for (backup, fragment) in cases {
         let (problems, _) = validate_backup(&backup, &catalog());
         assert!(
-            problems.iter().any(|p| p.contains(fragment)),
+            problems.iter().any(|p| p.to_string().contains(fragment)),
             "{fragment}: {problems:?}"
         );
     }
@@ -384,7 +436,7 @@ fn v1_backups_are_migrated_on_import() {
         imported
             .warnings
             .iter()
-            .any(|w| w.contains("python-311 is not installed")),
+            .any(|w| w.to_string().contains("python-311 is not installed")),
         "{:?}",
         imported.warnings
     );
@@ -418,8 +470,8 @@ fn v1_migration_runs_out_of_ports_cleanly() {
         ),
     };
     assert_eq!(
-        problems,
-        vec!["legacy app 'site-1000': every port of 8000-8999 is in use".to_owned()]
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec!["apps: legacy app 'site-1000': every port of 8000-8999 is in use".to_owned()]
     );
 }
 

@@ -26,7 +26,12 @@ impl ValidationRules<'_> {
         let taken = |candidate: &str| {
             self.names
                 .get(&candidate.to_ascii_lowercase())
-                .is_some_and(|ids| ids.iter().any(|id| Some(*id) != own_id))
+                .is_some_and(|ids| {
+                    ids.iter().any(|id| match own_id {
+                        Some(own) => self.conflicts_with(own, *id),
+                        None => true,
+                    })
+                })
         };
         if taken(&lowercase) {
             result.error(format!(

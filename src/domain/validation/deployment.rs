@@ -132,29 +132,43 @@ fn check_relative_path(label: &str, path: &str, result: &mut ValidationResult) {
     }
 }
 
-impl ValidationRules<'_> {
+impl<'a> ValidationRules<'a> {
     /// No two applications share a deployment folder or nest one inside the other:
     /// deleting or redeploying one would remove or replace the other's files.
     pub fn validate_deployment_path_unique(&self, application: &Application) -> ValidationResult {
         let mut result = ValidationResult::ok();
         let own = absolute_deployment_path(&application.deployment.deployment_path);
-        for other in self
-            .applications
-            .iter()
-            .filter(|other| other.id != application.id)
-        {
-            let theirs = absolute_deployment_path(&other.deployment.deployment_path);
-            let nested = |outer: &str, inner: &str| {
-                inner
-                    .strip_prefix(outer)
-                    .is_some_and(|rest| rest.starts_with('/'))
-            };
-            if own == theirs {
+        let others = |users: &[&'a Application]| -> Vec<&'a Application> {
+            users
+                .iter()
+                .filter(|other| self.conflicts_with(application.id, other.id))
+                .copied()
+                .collect()
+        };
+        if let Some(users) = self.deployment_paths.get(&own) {
+            for other in others(users) {
                 result.error(format!(
                     "deployment path '{own}' is already used by '{}'",
                     other.name
                 ));
-            } else if nested(&own, &theirs) || nested(&theirs, &own) {
+            }
+        }
+        // Folders that hold this one, then folders inside it (one lookup per level, one
+        // range scan), so checking every application of a large import stays fast.
+        let outer = own
+            .match_indices('/')
+            .map(|(at, _)| &own[..at])
+            .filter(|prefix| !prefix.is_empty());
+        let inner_start = format!("{own}/");
+        let inner_end = format!("{own}0");
+        let nested = outer
+            .filter_map(|prefix| self.deployment_paths.get_key_value(prefix))
+            .chain(self.deployment_paths.range::<str, _>((
+                std::ops::Bound::Included(inner_start.as_str()),
+                std::ops::Bound::Excluded(inner_end.as_str()),
+            )));
+        for (theirs, users) in nested {
+            for other in others(users) {
                 result.error(format!(
                     "deployment path '{own}' overlaps '{}''s '{theirs}': one is inside the other",
                     other.name
@@ -171,7 +185,7 @@ impl ValidationRules<'_> {
 
 /// A deployment path as an absolute path without trailing slashes (relative ones are
 /// inside the app area).
-fn absolute_deployment_path(path: &str) -> String {
+pub(super) fn absolute_deployment_path(path: &str) -> String {
     let path = path.trim_end_matches('/');
     if path.starts_with('/') {
         path.to_owned()

@@ -75,6 +75,11 @@ pub struct ValidationRules<'a> {
     names: HashMap<String, Vec<ApplicationId>>,
     /// Port → the applications that use it (an app twice if it lists the port twice).
     port_users: HashMap<Port, Vec<&'a Application>>,
+    /// Absolute deployment folder → the applications deployed there.
+    deployment_paths: BTreeMap<String, Vec<&'a Application>>,
+    /// Set by [`ValidationRules::in_order`]: each application's position, so a conflict
+    /// between two is reported on the later one only.
+    order: Option<HashMap<ApplicationId, usize>>,
     resources: &'a SystemResources,
     settings: &'a ApplicationServerSettings,
 }
@@ -97,7 +102,14 @@ impl<'a> ValidationRules<'a> {
         let built = PackageGraph::from_packages(packages.values().copied());
         let mut names: HashMap<String, Vec<ApplicationId>> = HashMap::new();
         let mut port_users: HashMap<Port, Vec<&Application>> = HashMap::new();
+        let mut deployment_paths: BTreeMap<String, Vec<&Application>> = BTreeMap::new();
         for application in applications {
+            deployment_paths
+                .entry(deployment::absolute_deployment_path(
+                    &application.deployment.deployment_path,
+                ))
+                .or_default()
+                .push(application);
             names
                 .entry(application.name.normalized())
                 .or_default()
@@ -114,8 +126,41 @@ impl<'a> ValidationRules<'a> {
             applications,
             names,
             port_users,
+            deployment_paths,
+            order: None,
             resources,
             settings,
+        }
+    }
+
+    /// Reports a conflict between two applications (the same name, port or deployment
+    /// folder) only on the one that comes later in `applications`, as a list of records
+    /// (an import) wants: each conflict once, at the record that brought it.
+    pub fn in_order(mut self) -> Self {
+        let order = self
+            .applications
+            .iter()
+            .enumerate()
+            .map(|(index, application)| (application.id, index))
+            .rev()
+            .collect();
+        self.order = Some(order);
+        self
+    }
+
+    /// Whether `other` counts against `own` in a conflict check: a different application
+    /// and, [`in order`](Self::in_order), an earlier one.
+    fn conflicts_with(&self, own: ApplicationId, other: ApplicationId) -> bool {
+        if own == other {
+            return false;
+        }
+        match &self.order {
+            None => true,
+            Some(order) => match (order.get(&other), order.get(&own)) {
+                (Some(other), Some(own)) => other < own,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
         }
     }
 

@@ -157,7 +157,7 @@ impl ValidationRules<'_> {
                 .get(port)
                 .into_iter()
                 .flatten()
-                .filter(|other| other.id != application.id)
+                .filter(|other| self.conflicts_with(application.id, other.id))
                 .map(|other| other.name.as_str())
                 .collect();
             if !others.is_empty() {

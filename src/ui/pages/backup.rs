@@ -1,6 +1,9 @@
 //! Backup: what one backup file of this workspace holds (the server's mirror, rendered on
 //! the server), and the export of this browser's workspace as one JSON file (the seed's
-//! `ApplicationServerBackup`, made by `domain::backup`).
+//! `ApplicationServerBackup`, made by `domain::backup`), and the import of a backup file
+//! (`import`).
+
+mod import;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -21,6 +24,7 @@ pub fn BackupPage() -> impl IntoView {
             lead="Export the whole workspace — applications, packages, settings and VM state — to one file, and import it elsewhere."
         />
         <BrowserExport />
+        <import::BackupImport />
         <Suspense fallback=|| view! { <Loading label="Loading…" /> }>
             {move || Suspend::new(async move {
                 match overview.await {

@@ -1,5 +1,5 @@
 //! `/packages?install=a,b&return=/applications/<name>`: the runtimes an application is
-//! missing, with "Install for <app>" (the usual install flow, one runtime and its
+//! missing (or, with `return=/applications`, an imported backup's), with "Install for <app>" (the usual install flow, one runtime and its
 //! dependencies at a time) and, once they are all installed, "Back to <app>".
 
 use leptos::prelude::*;
@@ -20,7 +20,8 @@ pub struct InstallRequest {
 
 impl InstallRequest {
     /// Reads `install` (comma-separated ids; bad ones are left out) and `return` (kept only
-    /// when it is `/applications/<name>`, so the link can't lead off the site).
+    /// when it is `/applications/<name>` or `/applications`, so the link can't lead off the
+    /// site).
     pub fn parse(install: &str, back: &str) -> Option<Self> {
         let runtimes: Vec<PackageId> = install
             .split(',')
@@ -29,10 +30,13 @@ impl InstallRequest {
         if runtimes.is_empty() {
             return None;
         }
-        let back = back
-            .strip_prefix("/applications/")
-            .filter(|name| crate::model::AppName::parse(name).is_ok())
-            .map(|name| (format!("/applications/{name}"), name.to_string()));
+        let back = if back == "/applications" {
+            Some(("/applications".to_string(), "your applications".to_string()))
+        } else {
+            back.strip_prefix("/applications/")
+                .filter(|name| crate::model::AppName::parse(name).is_ok())
+                .map(|name| (format!("/applications/{name}"), name.to_string()))
+        };
         Some(InstallRequest { runtimes, back })
     }
 }
@@ -161,6 +165,11 @@ mod tests {
                 Some((vec!["nginx"], None)),
             ),
             ("", "/applications/shop", None),
+            (
+                "nginx,python-311",
+                "/applications",
+                Some((vec!["nginx", "python-311"], Some("your applications"))),
+            ),
         ];
         for (install, back, expected) in cases {
             let parsed = InstallRequest::parse(install, back).map(|request| {

@@ -533,7 +533,7 @@ async fn delete_removes_the_app_and_its_share_links() {
     let workspace = workspace_of(&cookie);
     let token = server
         .storage
-        .create_share_link(workspace, app.id)
+        .create_share_link(workspace, app.id, None)
         .await
         .expect("link");
     let (status, _) = page(&server, &format!("/status/{token}"), &None).await;
@@ -596,6 +596,153 @@ async fn another_workspace_can_neither_read_nor_delete_nor_overwrite() {
         read(&server, "get_application", "name=copied", &owner)
             .await
             .status,
+        404
+    );
+}
+
+/// A `report_status` body: the VM tab's heartbeat for one app.
+fn status_report(application: &Application, status: &str, health: &str) -> String {
+    json!({ "reports": [{
+        "applicationId": application.id,
+        "status": status,
+        "health": health,
+        "responseMs": 12.5,
+        "requestCount": 3,
+        "restartCount": 0,
+        "lastDeployed": application.last_deployed,
+    }]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn status_links_are_made_listed_and_revoked_and_the_page_follows_the_reports() {
+    let server = start().await;
+    let app = application("status-site", 8080);
+    let cookie = save_first(&server, &app).await;
+    let body = format!("application_id={}&expires_in_days=7", app.id);
+    let made = read(&server, "create_status_link", &body, &cookie).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let path = made.body["path"].as_str().expect("a path").to_string();
+    assert!(
+        path.starts_with("/status/") && path.len() == "/status/".len() + 64,
+        "{path}"
+    );
+    assert!(made.body["expiresAt"].is_string());
+
+    // Before any report: the host browser has not been seen.
+    let response = reqwest::get(format!("{}{path}", server.base))
+        .await
+        .expect("page");
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-robots-tag"], "noindex, nofollow");
+    assert_eq!(headers["cache-control"], "public, no-cache");
+    let html = response.text().await.expect("html");
+    assert!(html.contains("data-availability=\"hostoffline\""), "{html}");
+    assert!(html.contains("has not reported yet"));
+
+    // The VM tab reports the app running, then crashed.
+    let headers = cookie_header(&cookie);
+    let report = |status: &'static str| {
+        post(
+            &server,
+            "report_status",
+            "application/json",
+            status_report(&app, status, "healthy"),
+            &headers,
+        )
+    };
+    let answer = report("running").await;
+    assert_eq!((answer.status, answer.body.clone()), (200, json!(1)));
+    let (status, html) = page(&server, &path, &None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-availability=\"up\""), "{html}");
+    assert!(html.contains("Operational"));
+    assert!(
+        !html.contains("busybox"),
+        "no configuration on the public page"
+    );
+    let answer = report("error").await;
+    assert_eq!(answer.body, json!(1), "a change is stored at once");
+    let (_, html) = page(&server, &path, &None).await;
+    assert!(html.contains("data-availability=\"down\""), "{html}");
+    assert!(
+        html.contains("the app became error"),
+        "the incident: {html}"
+    );
+
+    // Reports of an app the workspace doesn't have are ignored.
+    let stranger = application("not-mine", 8081);
+    let answer = post(
+        &server,
+        "report_status",
+        "application/json",
+        status_report(&stranger, "running", "healthy"),
+        &cookie_header(&cookie),
+    )
+    .await;
+    assert_eq!(answer.body, json!(0));
+
+    // Listed, then revoked: the page is gone.
+    let listed = read(
+        &server,
+        "list_status_links",
+        &format!("application_id={}", app.id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body[0]["state"], "live");
+    let id = listed.body[0]["id"].as_str().expect("an id").to_string();
+    assert!(!path.contains(&id), "the listed id is not the token");
+    let other = save_first(&server, &application("another-owner", 8082)).await;
+    let refused = read(&server, "revoke_status_link", &format!("id={id}"), &other).await;
+    assert_eq!(refused.status, 404, "another workspace can't revoke it");
+    let refused = read(
+        &server,
+        "create_status_link",
+        &format!("application_id={}", app.id),
+        &other,
+    )
+    .await;
+    assert_eq!(refused.status, 404, "nor make a link to the app");
+    let revoked = read(&server, "revoke_status_link", &format!("id={id}"), &cookie).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(page(&server, &path, &None).await.0, 404);
+    let listed = read(
+        &server,
+        "list_status_links",
+        &format!("application_id={}", app.id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(listed.body[0]["state"], "revoked");
+
+    // An expiry out of range is refused; an expired link answers 404.
+    let refused = read(
+        &server,
+        "create_status_link",
+        &format!("application_id={}&expires_in_days=0", app.id),
+        &cookie,
+    )
+    .await;
+    assert!(
+        refused.problems().contains("expiresInDays"),
+        "{}",
+        refused.body
+    );
+    let expired = server
+        .storage
+        .create_share_link(
+            workspace_of(&cookie),
+            app.id,
+            Some(Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .await
+        .expect("link");
+    assert_eq!(
+        page(&server, &format!("/status/{expired}"), &None).await.0,
         404
     );
 }

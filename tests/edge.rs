@@ -530,7 +530,7 @@ async fn script_endings_in_names_and_descriptions_are_escaped() {
         .expect("stored");
     let token = server
         .storage
-        .create_share_link(owner.id, app.id)
+        .create_share_link(owner.id, app.id, None)
         .await
         .expect("link");
     let response = get(format!("{}/status/{token}", server.base), "page").await;

@@ -126,7 +126,7 @@ async fn the_debug_log_holds_no_token_cookie_or_password() {
         .await
         .expect("stored");
     let share = storage
-        .create_share_link(owner.id, application.id)
+        .create_share_link(owner.id, application.id, None)
         .await
         .expect("share link");
     client

@@ -235,7 +235,7 @@ async fn public_status_pages_follow_share_links() {
         .await
         .expect("stored");
     let token = storage
-        .create_share_link(owner.id, application.id)
+        .create_share_link(owner.id, application.id, None)
         .await
         .expect("link");
 

@@ -776,12 +776,14 @@ test.describe.serial('applications', () => {
       });
     };
 
-    // A corrupt backup: a port that is not a number, a date that is not a date, and a copy of
-    // an app under the same name (one problem, on the later record).
+    // A corrupt backup: a port that is not a number, a date that is not a date, and two more
+    // copies of an app under one name (the name is one problem, on the later copy).
     const corrupt = structuredClone(exported);
     corrupt.applications[0].execution.port = 'http';
     corrupt.applications[1].createdAt = 'last week';
-    corrupt.applications.push({ ...structuredClone(exported.applications[1]), id: '7c9e6679-7425-40de-944b-e07fc1f90ae7' });
+    for (const id of ['7c9e6679-7425-40de-944b-e07fc1f90ae7', '8d9e6679-7425-40de-944b-e07fc1f90ae8']) {
+      corrupt.applications.push({ ...structuredClone(exported.applications[1]), id });
+    }
     await importFile(page, 'corrupt.json', corrupt);
     const problems = page.getByTestId('backup-import-problems').locator('li');
     await expect(problems.first()).toBeVisible({ timeout: 30_000 });
@@ -793,7 +795,7 @@ test.describe.serial('applications', () => {
     expect(texts.some((text) => text.includes(`applications[1] '${name1}'`) && text.includes('createdAt') && text.includes('ISO 8601'))).toBe(true);
     const taken = texts.filter((text) => text.includes('is already taken'));
     expect(taken).toHaveLength(1);
-    expect(taken[0]).toContain(`applications[2] '${name1}'`);
+    expect(taken[0]).toContain(`applications[3] '${name1}'`);
     await page.screenshot({ path: `${SCREENSHOTS}/backup-import-refused-1280.png`, fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     try {

@@ -6,14 +6,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 use crate::model::catalog::RuntimeCatalog;
 use crate::model::{
-    Application, ApplicationServerSettings, ApplicationStatus, HealthStatus, RuntimePackage,
-    WebVMStatus,
+    Application, ApplicationServerSettings, ApplicationStatus, RuntimePackage, WebVMStatus,
 };
 
 pub mod applications;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod server_link;
+pub mod status_pages;
+
+pub use status_pages::{public_status, PublicStatusData};
 
 /// What the Dashboard shows besides the live VM: the workspace's mirrored state at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,42 +56,6 @@ impl From<&Application> for ApplicationSummary {
                 .collect(),
             port: application.execution.port.map(u16::from),
             last_deployed: application.last_deployed,
-        }
-    }
-}
-
-/// The public face of an application on its shareable status page: no configuration, no secrets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublicStatusData {
-    pub name: String,
-    pub description: Option<String>,
-    pub status: ApplicationStatus,
-    pub health_status: HealthStatus,
-    pub uptime_seconds: u64,
-    pub restart_count: u32,
-    pub request_count: u64,
-    pub error_rate: f64,
-    pub response_time_ms: f64,
-    pub last_deployed: chrono::DateTime<chrono::Utc>,
-    pub last_started: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl From<&Application> for PublicStatusData {
-    fn from(application: &Application) -> Self {
-        let metrics = &application.metrics;
-        Self {
-            name: application.name.to_string(),
-            description: application.description.clone(),
-            status: application.status,
-            health_status: metrics.health_status,
-            uptime_seconds: metrics.uptime,
-            restart_count: metrics.restart_count,
-            request_count: metrics.request_count,
-            error_rate: metrics.error_rate,
-            response_time_ms: metrics.response_time,
-            last_deployed: application.last_deployed,
-            last_started: application.last_started,
         }
     }
 }
@@ -216,11 +182,20 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
         <OpenWorkspace as server_fn::ServerFn>::PATH,
         <applications::SaveApplication as server_fn::ServerFn>::PATH,
         <applications::DeleteApplication as server_fn::ServerFn>::PATH,
+        <status_pages::CreateStatusLink as server_fn::ServerFn>::PATH,
+        <status_pages::RevokeStatusLink as server_fn::ServerFn>::PATH,
+        <status_pages::ReportStatus as server_fn::ServerFn>::PATH,
     ],
-    body_limits: &[(
-        <applications::SaveApplication as server_fn::ServerFn>::PATH,
-        applications::SAVE_BODY_LIMIT,
-    )],
+    body_limits: &[
+        (
+            <applications::SaveApplication as server_fn::ServerFn>::PATH,
+            applications::SAVE_BODY_LIMIT,
+        ),
+        (
+            <status_pages::ReportStatus as server_fn::ServerFn>::PATH,
+            status_pages::REPORT_BODY_LIMIT,
+        ),
+    ],
 };
 
 /// The caller's settings (or the defaults) and facts about this server.
@@ -254,22 +229,4 @@ pub async fn backup_overview() -> Result<BackupContents, AppError> {
         applications,
         installed_packages: installed,
     })
-}
-
-/// The public status of the application a share token points at.
-#[server(prefix = "/api", endpoint = "public_status")]
-pub async fn public_status(token: String) -> Result<PublicStatusData, AppError> {
-    let not_found = || AppError::not_found("This status page");
-    if token.len() != 64 || !token.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        context::set_status(404);
-        return Err(not_found());
-    }
-    let storage = context::storage()?;
-    match storage.application_by_share_token(&token).await? {
-        Some(application) => Ok(PublicStatusData::from(&application)),
-        None => {
-            context::set_status(404);
-            Err(not_found())
-        }
-    }
 }

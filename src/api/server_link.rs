@@ -6,7 +6,7 @@ use futures::FutureExt;
 
 use crate::client::apps::ServerLink;
 use crate::model::catalog::RuntimeCatalog;
-use crate::model::{Application, ApplicationId};
+use crate::model::{Application, ApplicationId, StatusReport};
 
 /// The registry's link to this server's functions.
 pub struct ServerFunctions;
@@ -49,6 +49,19 @@ impl ServerLink for ServerFunctions {
                 Err(error) if error.status_code() == 404 => Ok(()),
                 Err(error) => Err(error.to_string()),
             }
+        }
+        .boxed_local()
+    }
+
+    fn report_status(
+        &self,
+        reports: Vec<StatusReport>,
+    ) -> LocalBoxFuture<'static, Result<(), String>> {
+        async move {
+            super::status_pages::report_status(reports)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
         }
         .boxed_local()
     }

@@ -22,6 +22,7 @@ pub mod ports;
 pub mod presets;
 pub mod release;
 pub mod restart;
+pub mod status_page;
 pub mod validation;
 pub mod vm_events;
 

@@ -103,3 +103,19 @@ pub struct PerformanceSnapshot {
     /// Average response time in ms.
     pub response_time: f64,
 }
+
+/// What the VM's tab reports about one application (a wire type: the server stamps the
+/// time, it does not trust the browser's clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    pub application_id: uuid::Uuid,
+    pub status: super::ApplicationStatus,
+    pub health: HealthStatus,
+    /// Average response time of the last minute, ms.
+    pub response_ms: f64,
+    pub request_count: u64,
+    pub restart_count: u32,
+    #[serde(deserialize_with = "crate::model::time::required")]
+    pub last_deployed: DateTime<Utc>,
+}

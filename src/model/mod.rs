@@ -86,6 +86,7 @@ pub use deployment::{
 pub use execution::{ExecutionConfig, HealthCheckConfig, RestartPolicy};
 pub use metrics::{
     ApplicationMetrics, HealthStatus, LogEntry, LogLevel, LogSource, PerformanceSnapshot,
+    StatusReport,
 };
 pub use names::{
     AppName, PackageId, ParseError, Port, SealedSecret, Sha256, APP_NAME_MAX_LEN, APP_NAME_MIN_LEN,

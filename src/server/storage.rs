@@ -12,6 +12,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
+mod status_pages;
+
+pub use status_pages::{ShareLink, SharedApplication};
+
 use super::config::Config;
 use crate::model::catalog::{CatalogDetails, PackageCatalogEntry};
 use crate::model::{Application, RuntimePackage, WebVMStatus};
@@ -329,8 +333,8 @@ impl Storage {
         Ok(updated_at)
     }
 
-    /// Removes one application of a workspace and every share link to it, in one
-    /// transaction; false when the workspace has no application with that id.
+    /// Removes one application of a workspace with every share link to it and its status
+    /// samples, in one transaction; false when the workspace has no application with that id.
     pub async fn delete_application(
         &self,
         workspace: Uuid,
@@ -348,11 +352,15 @@ impl Storage {
             transaction.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM share_links WHERE workspace_id = $1 AND application_id = $2")
+        for table in ["share_links", "app_status_samples"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE workspace_id = $1 AND application_id = $2"
+            ))
             .bind(&workspace)
             .bind(&application)
             .execute(&mut *transaction)
             .await?;
+        }
         transaction.commit().await?;
         Ok(true)
     }
@@ -533,42 +541,6 @@ impl Storage {
                     .map_err(StorageError::from)
             })
             .collect()
-    }
-
-    /// Creates a public share link for an application and returns its token (stored hashed).
-    pub async fn create_share_link(
-        &self,
-        workspace: Uuid,
-        application: Uuid,
-    ) -> Result<String, StorageError> {
-        let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-        sqlx::query(
-            "INSERT INTO share_links (token_sha256, workspace_id, application_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(sha256_hex(&token))
-        .bind(workspace.to_string())
-        .bind(application.to_string())
-        .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await?;
-        Ok(token)
-    }
-
-    /// The application a live (unrevoked) share token points at.
-    pub async fn application_by_share_token(
-        &self,
-        token: &str,
-    ) -> Result<Option<Application>, StorageError> {
-        let row = sqlx::query(
-            "SELECT a.document FROM share_links s
-             JOIN applications a ON a.workspace_id = s.workspace_id AND a.id = s.application_id
-             WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL",
-        )
-        .bind(sha256_hex(token))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| decode_column("Application", &row))
-            .transpose()
     }
 }
 

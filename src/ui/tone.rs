@@ -1,5 +1,6 @@
 //! Which colour of status badge each typed status shows: good, bad, busy or neutral.
 
+use crate::api::status_pages::AvailabilityKind;
 use crate::model::{
     ApplicationStatus, DeploymentStatus, OperationStatus, PackageStatus, WebVMState,
 };
@@ -118,6 +119,20 @@ impl BadgeTone for DeploymentStatus {
 
     fn label(self) -> &'static str {
         self.as_str()
+    }
+}
+
+impl BadgeTone for AvailabilityKind {
+    fn tone(self) -> Tone {
+        match self {
+            AvailabilityKind::Up => Tone::Good,
+            AvailabilityKind::Degraded | AvailabilityKind::Down => Tone::Bad,
+            AvailabilityKind::HostOffline => Tone::Neutral,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        AvailabilityKind::label(self)
     }
 }
 

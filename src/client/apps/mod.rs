@@ -146,6 +146,11 @@ pub trait ServerLink {
     fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), String>>;
     /// Deletes an application from the mirror; deleting one the mirror never had is fine.
     fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), String>>;
+    /// The VM tab's heartbeat: each application's status now (status pages read it).
+    fn report_status(
+        &self,
+        reports: Vec<crate::model::StatusReport>,
+    ) -> LocalBoxFuture<'static, Result<(), String>>;
 }
 
 /// What a deploy takes: files the user picked or dropped (upload), or the source saved in

@@ -79,8 +79,26 @@ pub async fn security_headers(
 ) -> Response {
     let isolate = wants_cross_origin_isolation(request.headers());
     let is_api = request.uri().path().starts_with("/api/");
+    let is_status_page = request.uri().path().starts_with("/status/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if is_status_page {
+        // A public page reached by a secret link: the link never leaves in a Referer, search
+        // engines don't index it, and any cache may keep it but must ask again each time (a
+        // revoked link answers 404 at once). It holds no workspace data, so no Vary: Cookie.
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(
+            HeaderName::from_static("x-robots-tag"),
+            HeaderValue::from_static("noindex, nofollow"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, no-cache"),
+        );
+    }
     let set_default = |headers: &mut HeaderMap, name: HeaderName, value: &'static str| {
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
@@ -98,7 +116,7 @@ pub async fn security_headers(
         );
     }
     let html = is_html(headers);
-    if html || is_api {
+    if (html || is_api) && !is_status_page {
         // Pages and answers embed the workspace's documents: never stored by any cache.
         set_default(headers, header::CACHE_CONTROL, "private, no-store");
         headers.append(header::VARY, HeaderValue::from_static("Cookie"));

@@ -27,6 +27,9 @@ use crate::model::{ApplicationStatus as Status, LogLevel, LogSource, WebVMState}
 const METRICS_TICK_MS: u64 = 5000;
 /// Every how many ticks their memory, CPU and disk are sampled in the guest (15 s).
 const USAGE_EVERY_TICKS: u64 = 3;
+/// Every how many ticks the status heartbeat goes to the server (`REPORT_EVERY`, 60 s).
+const REPORT_EVERY_TICKS: u64 =
+    (crate::domain::status_page::REPORT_EVERY.num_milliseconds() as u64) / METRICS_TICK_MS;
 
 impl AppManager {
     /// Watches the VM: starts apps by policy once it is ready (once per boot), marks them
@@ -107,6 +110,9 @@ impl AppManager {
         loop {
             crate::client::vm::bridge::sleep(METRICS_TICK_MS).await;
             tick += 1;
+            if tick % REPORT_EVERY_TICKS == 1 {
+                self.report_status();
+            }
             let running = self.book.with_untracked(|book| book.running());
             if running.is_empty() {
                 continue;

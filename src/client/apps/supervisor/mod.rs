@@ -18,6 +18,7 @@
 mod boot;
 mod health;
 mod process;
+mod report;
 mod usage;
 
 use std::cell::RefCell;

@@ -8,6 +8,7 @@ mod logs;
 mod metrics;
 mod overview;
 mod run;
+mod sharing;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -14,6 +14,7 @@ use crate::ui::pages::app_actions::{DeleteButton, DuplicateButton};
 
 use super::metrics::MetricsPanel;
 use super::run::RunPanel;
+use super::sharing::StatusLinks;
 
 /// Where "Install" goes for the app's missing runtimes: the Packages page, which installs
 /// them and offers the way back.
@@ -178,6 +179,7 @@ pub fn LiveOverview(id: ApplicationId) -> impl IntoView {
         })}
         <RunPanel id />
         <MetricsPanel id />
+        <StatusLinks id />
         {move || current.get().map(|release| view! {
             <p class="muted" data-testid="current-release">
                 "Current release: " <code>{release.to_string()}</code>

@@ -405,7 +405,7 @@ async fn clear_text_secrets_are_refused_and_sealed_ones_kept() {
         "the value is not echoed"
     );
 
-    let sealed = "enc:v1:key1:bm9uY2U:Y2lwaGVydGV4dA";
+    let sealed = "enc:v1:key1:AAECAwQFBgcICQoL:Y2lwaGVydGV4dC1hbmQtaXRzLXRhZw";
     record["execution"]["secretEnvironment"] = json!({ "API_KEY": sealed });
     let answer = save_json(&server, &record, &None).await;
     assert_eq!(answer.status, 200, "{}", answer.body);

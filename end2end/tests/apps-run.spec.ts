@@ -411,6 +411,51 @@ test.describe.serial('running applications', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  test('6b. a public status page: made on the app page, read without JavaScript in another browser, revoked', async ({ browser }) => {
+    test.setTimeout(START_MS + 60_000);
+    await openApp('hello');
+    await page.getByTestId('status-link-expiry').selectOption({ label: '7 days' });
+    await page.getByTestId('status-link-create').click();
+    const link = page.getByTestId('status-link-new');
+    await expect(link).toHaveValue(/\/status\/[0-9a-f]{64}$/);
+    const url = await link.inputValue();
+    await expect(page.locator('[data-testid="status-links"] li[data-state="live"]')).toHaveCount(1);
+    await page.getByTestId('status-links-panel').screenshot({ path: `${SCREENSHOTS}/run-status-links-1280.png` });
+    const visitor = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+    try {
+      const reader = await visitor.newPage();
+      // The VM's tab reports every minute; the page says "up" once a report has come.
+      const started = Date.now();
+      await expect
+        .poll(async () => {
+          await reader.goto(url);
+          return reader.getByTestId('status-page').getAttribute('data-availability');
+        }, { timeout: 90_000, intervals: [3000] })
+        .toBe('up');
+      figure('status page up after the link was made', `${((Date.now() - started) / 1000).toFixed(1)} s`);
+      await expect(reader.getByTestId('status-summary')).toHaveText('Operational');
+      await expect(reader.getByTestId('status-uptime')).toContainText('24 h');
+      await expect(reader.getByTestId('status-last-deploy')).toContainText('Last deployed');
+      const html = await reader.content();
+      for (const secretish of ['busybox', 'environment', 'secretEnvironment', 'recentLogs']) {
+        expect(html, `the public page shows no ${secretish}`).not.toContain(secretish);
+      }
+      await reader.screenshot({ path: `${SCREENSHOTS}/status-page-1280.png`, fullPage: true });
+      await reader.setViewportSize({ width: 390, height: 844 });
+      await reader.screenshot({ path: `${SCREENSHOTS}/status-page-390.png`, fullPage: true });
+      const response = await reader.request.get(url);
+      expect(response.headers()['referrer-policy']).toBe('no-referrer');
+      expect(response.headers()['x-robots-tag']).toContain('noindex');
+      // Revoked on the app page: the link answers 404 at once.
+      await page.getByTestId('status-link-revoke').click();
+      await expect(page.locator('[data-testid="status-links"] li[data-state="revoked"]')).toHaveCount(1);
+      const gone = await reader.goto(url);
+      expect(gone?.status()).toBe(404);
+    } finally {
+      await visitor.close();
+    }
+  });
+
   test('7. the Logs tab follows and filters; 9. the app page at 390 px', async () => {
     test.setTimeout(START_MS);
     await openApp('hello', 'logs');

@@ -808,7 +808,8 @@ mod tests {
     }
 
     fn sealed() -> SealedSecret {
-        SealedSecret::parse("enc:v1:k:bg:Yw").expect("sealed")
+        SealedSecret::parse("enc:v1:k:AAECAwQFBgcICQoL:Y2lwaGVydGV4dC1hbmQtaXRzLXRhZw")
+            .expect("sealed")
     }
 
     #[test]

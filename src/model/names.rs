@@ -244,8 +244,18 @@ pub struct SealedSecret(String);
 impl SealedSecret {
     /// Prefix of every sealed value.
     pub const PREFIX: &'static str = "enc:v1:";
+    /// AES-GCM's nonce: 12 bytes, 16 base64url characters.
+    pub const NONCE_CHARS: usize = 16;
+    /// AES-GCM's authentication tag, at the end of every ciphertext.
+    pub const TAG_BYTES: usize = 16;
+    /// The largest clear text sealed (a token or an environment value, not a file).
+    pub const MAX_CLEAR_BYTES: usize = 16 * 1024;
+    /// The longest key id.
+    pub const MAX_KEY_ID_CHARS: usize = 64;
 
-    /// Parses the text form of a sealed secret.
+    /// Parses the text form of a sealed secret: the prefix, three base64url parts, a
+    /// 12-byte nonce, a ciphertext at least as long as the tag and at most
+    /// [`MAX_CLEAR_BYTES`](Self::MAX_CLEAR_BYTES) of clear text plus the tag.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let Some(rest) = text.strip_prefix(Self::PREFIX) else {
             return Err(ParseError::SealedSecret {
@@ -265,6 +275,24 @@ impl SealedSecret {
             return Err(ParseError::SealedSecret {
                 reason: "parts must be non-empty base64url",
             });
+        }
+        let refuse = |reason| Err(ParseError::SealedSecret { reason });
+        if parts[0].len() > Self::MAX_KEY_ID_CHARS {
+            return refuse("the key id is longer than 64 characters");
+        }
+        if parts[1].len() != Self::NONCE_CHARS {
+            return refuse("the nonce is not 12 bytes (16 base64url characters)");
+        }
+        let ciphertext = parts[2].len();
+        if ciphertext % 4 == 1 {
+            return refuse("the ciphertext is not whole base64url");
+        }
+        let bytes = ciphertext * 3 / 4;
+        if bytes < Self::TAG_BYTES {
+            return refuse("the ciphertext is shorter than its 16-byte authentication tag");
+        }
+        if bytes > Self::MAX_CLEAR_BYTES + Self::TAG_BYTES {
+            return refuse("the sealed value is over the 16 KiB limit");
         }
         Ok(SealedSecret(text.to_owned()))
     }
@@ -522,13 +550,33 @@ mod tests {
 
     #[test]
     fn sealed_secret_parts_and_refusals() {
-        let secret = SealedSecret::from_parts("k1", "bm9uY2U", "Y2lwaGVy").expect("valid");
+        const NONCE: &str = "AAECAwQFBgcICQoL";
+        const CIPHERTEXT: &str = "Y2lwaGVydGV4dC1hbmQtaXRzLXRhZw";
+        let secret = SealedSecret::from_parts("k1", NONCE, CIPHERTEXT).expect("valid");
         assert_eq!(secret.key_id(), "k1");
-        assert_eq!(secret.nonce(), "bm9uY2U");
-        assert_eq!(secret.ciphertext(), "Y2lwaGVy");
-        assert!(!format!("{secret:?}").contains("Y2lwaGVy"));
-        for bad in ["hunter2", "enc:v1:a:b", "enc:v1:a:b:c d", "enc:v1::b:c"] {
-            assert!(SealedSecret::parse(bad).is_err(), "{bad}");
+        assert_eq!(secret.nonce(), NONCE);
+        assert_eq!(secret.ciphertext(), CIPHERTEXT);
+        assert!(!format!("{secret:?}").contains(CIPHERTEXT));
+        let long_key = "k".repeat(65);
+        let short = "A".repeat(20);
+        let huge = "A".repeat((SealedSecret::MAX_CLEAR_BYTES + 17) * 4 / 3 + 4);
+        let bad_cases: [(String, &str); 9] = [
+            ("hunter2".into(), "prefix"),
+            ("enc:v1:a:b".into(), "keyId:nonce:ciphertext"),
+            (format!("enc:v1:a:{NONCE}:c d"), "base64url"),
+            (format!("enc:v1::{NONCE}:{CIPHERTEXT}"), "base64url"),
+            (format!("enc:v1:{long_key}:{NONCE}:{CIPHERTEXT}"), "key id"),
+            (format!("enc:v1:k:bm9uY2U:{CIPHERTEXT}"), "nonce"),
+            (format!("enc:v1:k:{NONCE}:{short}"), "tag"),
+            (format!("enc:v1:k:{NONCE}:{huge}"), "16 KiB"),
+            (
+                format!("enc:v1:k:{NONCE}:{CIPHERTEXT}AAA"),
+                "whole base64url",
+            ),
+        ];
+        for (bad, reason) in bad_cases {
+            let error = SealedSecret::parse(&bad).expect_err(&bad).to_string();
+            assert!(error.contains(reason), "{bad}: {error}");
         }
         assert!(serde_json::from_str::<SealedSecret>("\"hunter2\"").is_err());
     }

@@ -34,7 +34,12 @@ fn webvm_state() -> WebVMStatus {
 }
 
 fn sealed(text: &str) -> SealedSecret {
-    SealedSecret::from_parts("k1", "bm9uY2U", text).expect("sealed")
+    SealedSecret::from_parts(
+        "k1",
+        "AAECAwQFBgcICQoL",
+        &format!("{text}{}", "Q".repeat(24)),
+    )
+    .expect("sealed")
 }
 
 /// Three valid apps with history and secrets.

@@ -64,7 +64,8 @@ fn deployment_config_rule() {
     let resources = resources();
     let settings = ApplicationServerSettings::default();
     let rules = ValidationRules::new(&packages, &[], &resources, &settings);
-    let secret = SealedSecret::parse("enc:v1:k:bg:Yw").expect("sealed");
+    let secret = SealedSecret::parse("enc:v1:k:AAECAwQFBgcICQoL:Y2lwaGVydGV4dC1hbmQtaXRzLXRhZw")
+        .expect("sealed");
     let cases: Vec<(&str, DeploymentConfig, Expect)> = vec![
         (
             "upload",
@@ -523,7 +524,8 @@ fn execution_config_rule() {
     let resources = resources();
     let settings = ApplicationServerSettings::default();
     let rules = ValidationRules::new(&packages, &[], &resources, &settings);
-    let secret = SealedSecret::parse("enc:v1:k:bg:Yw").expect("sealed");
+    let secret = SealedSecret::parse("enc:v1:k:AAECAwQFBgcICQoL:Y2lwaGVydGV4dC1hbmQtaXRzLXRhZw")
+        .expect("sealed");
     let health = HealthCheckConfig::default();
     let cases: Vec<(&str, ExecutionConfig, Expect)> = vec![
         (

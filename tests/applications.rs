@@ -746,3 +746,36 @@ async fn status_links_are_made_listed_and_revoked_and_the_page_follows_the_repor
         404
     );
 }
+
+#[tokio::test]
+async fn the_server_gives_its_copy_of_the_workspace_as_a_backup_that_imports() {
+    let server = start().await;
+    let app = application("mirrored-site", 8080);
+    let cookie = save_first(&server, &app).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/server_backup", server.base))
+        .header("cookie", cookie.clone().unwrap_or_default())
+        .send()
+        .await
+        .expect("backup");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("json");
+    let catalog: Vec<RuntimePackage> = server
+        .storage
+        .list_runtime_packages()
+        .await
+        .expect("catalog");
+    let imported = webvm_appserver::domain::backup::import_backup(&text, &catalog)
+        .expect("the server's backup imports");
+    let names: Vec<&str> = imported
+        .backup
+        .applications
+        .iter()
+        .map(|app| app.name.as_str())
+        .collect();
+    assert_eq!(names, ["mirrored-site"]);
+    let response = reqwest::get(format!("{}/api/server_backup", server.base))
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 404, "no workspace, no backup");
+}

@@ -80,6 +80,50 @@ pub struct BackupContents {
     pub installed_packages: usize,
 }
 
+/// The caller's workspace as the server's mirror holds it, as one JSON backup (the seed's
+/// `ApplicationServerBackup`, made by `domain::backup`): for a browser whose own data is
+/// gone. A GET, so a plain link downloads it. Sealed secrets stay sealed; no history.
+#[server(prefix = "/api", endpoint = "server_backup", input = server_fn::codec::GetUrl)]
+pub async fn server_backup() -> Result<crate::model::ApplicationServerBackup, AppError> {
+    use crate::domain::backup::{export_backup, BackupSource, ExportOptions};
+    use crate::model::PackageStatus;
+
+    let storage = context::storage()?;
+    let Some(workspace) = context::current_workspace(&storage).await? else {
+        return Err(AppError::not_found(
+            "This browser's workspace on the server",
+        ));
+    };
+    let applications = storage.list_applications(workspace).await?;
+    let installed = storage.installed_package_ids(workspace).await?;
+    let packages: Vec<RuntimePackage> = storage
+        .list_runtime_packages()
+        .await?
+        .into_iter()
+        .filter(|package| installed.iter().any(|id| id == package.id.as_str()))
+        .map(|mut package| {
+            package.status = PackageStatus::Installed;
+            package
+        })
+        .collect();
+    let webvm_state = storage
+        .workspace_vm_status(workspace)
+        .await?
+        .unwrap_or_default();
+    let settings = ApplicationServerSettings::default();
+    let source = BackupSource {
+        webvm_state: &webvm_state,
+        applications: &applications,
+        packages: &packages,
+        settings: &settings,
+    };
+    Ok(export_backup(
+        source,
+        chrono::Utc::now(),
+        ExportOptions::default(),
+    ))
+}
+
 /// Counts and the VM status the browser last mirrored, for the Dashboard.
 #[server(prefix = "/api", endpoint = "dashboard_summary")]
 pub async fn dashboard_summary() -> Result<DashboardData, AppError> {

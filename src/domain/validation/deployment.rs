@@ -433,11 +433,25 @@ fn check_variable_names<'n>(
     }
 }
 
-fn looks_secret(name: &str) -> bool {
+/// Whether a variable's name says it holds a secret (`*_TOKEN`, `*_KEY`, `PASSWORD`,
+/// `*_SECRET`, credentials…), so a plain one is offered a move to the secret environment.
+/// `PWD` (the working directory) and `*_KEY_ID`-style names of public identifiers are not.
+pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["SECRET", "PASSWORD", "TOKEN", "API_KEY", "PRIVATE_KEY"]
-        .iter()
-        .any(|marker| upper.contains(marker))
+    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    let last = words.last().copied().unwrap_or_default();
+    const ANYWHERE: [&str; 6] = [
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "TOKEN",
+        "CREDENTIAL",
+    ];
+    ANYWHERE.iter().any(|marker| upper.contains(marker))
+        || matches!(last, "KEY" | "PASS" | "PAT" | "DSN" | "CREDENTIALS")
+        || upper.contains("PRIVATE_KEY")
+        || upper.contains("API_KEY")
 }
 
 fn is_hex(text: &str) -> bool {

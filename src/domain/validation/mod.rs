@@ -12,6 +12,7 @@ mod system;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub use deployment::looks_secret;
 pub use suggest::{closest_match, edit_distance, slugify, unique_name};
 
 use super::compat::known_packages;

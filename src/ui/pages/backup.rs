@@ -56,6 +56,10 @@ fn BackupBody(overview: BackupContents) -> impl IntoView {
                 <Stat label="Format version" value=overview.format_version.clone() />
             </dl>
             <p class="muted">"Secret environment values are never written into a backup in clear text."</p>
+            <a class="button button--secondary" data-testid="backup-server-download" href="/api/server_backup" download="webvm-server-backup.json">
+                "Download the server's copy"
+            </a>
+            <p class="muted">"The server's copy is what this browser last mirrored to it: for when this browser's own data is gone."</p>
         </section>
     }
     .into_any()

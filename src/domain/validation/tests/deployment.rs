@@ -791,3 +791,32 @@ fn execution_config_rule() {
         check(name, &rules.validate_execution_config(config), expect);
     }
 }
+
+#[test]
+fn secret_looking_names_table() {
+    let cases = [
+        ("GITHUB_TOKEN", true),
+        ("STRIPE_KEY", true),
+        ("api_key", true),
+        ("AWS_SECRET_ACCESS_KEY", true),
+        ("DB_PASSWORD", true),
+        ("PASSWORD", true),
+        ("SMTP_PASS", true),
+        ("SENTRY_DSN", true),
+        ("GOOGLE_APPLICATION_CREDENTIALS", true),
+        ("SSH_PRIVATE_KEY_PATH", true),
+        ("PWD", false),
+        ("PORT", false),
+        ("NODE_ENV", false),
+        ("KEYBOARD_LAYOUT", false),
+        ("SORT_KEYS", false),
+        ("PASSENGER_COUNT", false),
+    ];
+    for (name, expected) in cases {
+        assert_eq!(
+            crate::domain::validation::looks_secret(name),
+            expected,
+            "{name}"
+        );
+    }
+}

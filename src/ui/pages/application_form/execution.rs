@@ -72,6 +72,7 @@ pub fn ExecutionSection(state: FormState) -> impl IntoView {
                 hint="NAME=value, one a line; put passwords and keys in the secret environment"
                 problems=state.problems(Field::Environment)
             />
+            <SecretLookingVariables state />
             <SecretEnvironment state />
             <div class="form-grid">
                 <CheckField id="app-auto-restart" label="Restart automatically" bound=bind(form.auto_restart()) />
@@ -154,6 +155,70 @@ fn AddFreePort(state: FormState) -> impl IntoView {
             "Add a free port"
         </button>
         {move || problem.get().map(|message| view! { <p class="inline-error" role="alert">{message}</p> })}
+    }
+}
+
+/// Plain variables whose names say they are secrets, each with a button that seals its
+/// value and moves it to the secret environment.
+#[component]
+fn SecretLookingVariables(state: FormState) -> impl IntoView {
+    let form = state.form;
+    let suspects = Memo::new(move |_| {
+        form.environment().with(|text| {
+            super::parse::parse_pairs("environment", text)
+                .0
+                .into_keys()
+                .filter(|name| crate::domain::validation::looks_secret(name))
+                .collect::<Vec<_>>()
+        })
+    });
+    let error: RwSignal<Option<String>> = RwSignal::new(None);
+    let move_to_secrets = move |name: String| {
+        let value = form.environment().with_untracked(|text| {
+            super::parse::parse_pairs("environment", text)
+                .0
+                .remove(&name)
+        });
+        let Some(value) = value else {
+            return;
+        };
+        spawn_local(async move {
+            match crate::client::secrets::seal(&value).await {
+                Ok(sealed) => {
+                    form.secret_environment().update(|secrets| {
+                        secrets.insert(name.clone(), sealed);
+                    });
+                    form.environment()
+                        .update(|text| *text = super::parse::without_variable(text, &name));
+                    error.set(None);
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+        });
+    };
+    view! {
+        <Show when=move || suspects.with(|names| !names.is_empty())>
+            <div class="secret-suspects" data-testid="secret-suspects" role="note">
+                {move || suspects.get().into_iter().map(|name| {
+                    let chosen = name.clone();
+                    view! {
+                        <p>
+                            <code>{name.clone()}</code>
+                            " looks like a secret: as a plain variable it is stored and mirrored as it is. "
+                            <button
+                                type="button"
+                                class="button button--secondary button--small"
+                                data-testid="move-to-secret"
+                                on:click=move |_| move_to_secrets(chosen.clone())
+                            >
+                                {format!("Seal {name} as a secret")}
+                            </button>
+                        </p>
+                    }
+                }).collect_view()}
+                {move || error.get().map(|message| view! { <p class="inline-error" role="alert">{message}</p> })}
+            </div>
+        </Show>
     }
 }
 

@@ -35,6 +35,17 @@ pub fn parse_pairs(label: &str, text: &str) -> (BTreeMap<String, String>, Vec<St
     (map, errors)
 }
 
+/// `text` without the `NAME=value` lines of `name` (the other lines as they were).
+pub fn without_variable(text: &str, name: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            line.split_once('=')
+                .is_none_or(|(key, _)| key.trim() != name)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn parse_number<T: std::str::FromStr>(
     report: &mut impl FnMut(Field, String),
     field: Field,
@@ -92,6 +103,23 @@ pub fn parse_port(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_variable_table() {
+        let cases = [
+            ("A=1\nAPI_TOKEN=x\nB=2", "API_TOKEN", "A=1\nB=2"),
+            ("API_TOKEN = x", "API_TOKEN", ""),
+            ("A=1\n\nB=2", "API_TOKEN", "A=1\n\nB=2"),
+            (
+                "API_TOKEN_2=y\nnot a pair",
+                "API_TOKEN",
+                "API_TOKEN_2=y\nnot a pair",
+            ),
+        ];
+        for (text, name, expected) in cases {
+            assert_eq!(without_variable(text, name), expected, "{text}");
+        }
+    }
 
     #[test]
     fn pairs_parse_with_line_numbers() {

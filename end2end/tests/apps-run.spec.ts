@@ -433,7 +433,7 @@ test.describe.serial('running applications', () => {
         }, { timeout: 90_000, intervals: [3000] })
         .toBe('up');
       figure('status page up after the link was made', `${((Date.now() - started) / 1000).toFixed(1)} s`);
-      await expect(reader.getByTestId('status-summary')).toHaveText('Operational');
+      await expect(reader.getByTestId('status-summary')).toHaveText('The app is running and answering.');
       await expect(reader.getByTestId('status-uptime')).toContainText('24 h');
       await expect(reader.getByTestId('status-last-deploy')).toContainText('Last deployed');
       const html = await reader.content();

@@ -893,4 +893,33 @@ test.describe.serial('applications', () => {
     }
     expect(pageErrors).toEqual([]);
   });
+
+  test('13. the mirror queue: a change the server can\'t take waits in IndexedDB across a reload, then reaches the server', async () => {
+    test.setTimeout(120_000);
+    await page.goto('/applications');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    const indicator = page.getByTestId('sync-indicator');
+    await expect(indicator).toHaveAttribute('data-state', 'synced', { timeout: 30_000 });
+    // Saves can't reach the server.
+    await page.route('**/api/save_application', (route) => route.abort('internetdisconnected'));
+    const site = Object.values((await book()).applications).find((app) => app.name === SITE)!;
+    const description = 'edited while the server was away';
+    await page.evaluate((app) => (window as unknown as { webvm: { saveApp(app: unknown): Promise<unknown> } }).webvm.saveApp(app),
+      { ...site, description });
+    await expect(indicator).toHaveAttribute('data-state', 'offline', { timeout: 15_000 });
+    await expect(indicator).toContainText('1 change(s) kept here');
+    await page.screenshot({ path: `${SCREENSHOTS}/apps-sync-offline-1280.png` });
+    // The tab reloads while the server is still away: the change waits in IndexedDB.
+    await page.reload();
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(indicator).toHaveAttribute('data-state', /offline|pending/, { timeout: 15_000 });
+    const started = Date.now();
+    await page.unroute('**/api/save_application');
+    await expect(indicator).toHaveAttribute('data-state', 'synced', { timeout: 60_000 });
+    figure('mirror caught up after the server came back', seconds(Date.now() - started));
+    await expect
+      .poll(async () => (await (await page.request.get(`/applications/${SITE}`)).text()).includes(description), { timeout: 15_000 })
+      .toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -4,7 +4,8 @@
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 
-use crate::client::apps::ServerLink;
+use crate::client::apps::{MirrorFailure, ServerLink};
+use crate::error::AppError;
 use crate::model::catalog::RuntimeCatalog;
 use crate::model::{Application, ApplicationId, StatusReport};
 
@@ -31,23 +32,23 @@ impl ServerLink for ServerFunctions {
         .boxed_local()
     }
 
-    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), String>> {
+    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), MirrorFailure>> {
         async move {
             super::applications::save_application(application)
                 .await
                 .map(|_| ())
-                .map_err(|error| error.to_string())
+                .map_err(mirror_failure)
         }
         .boxed_local()
     }
 
-    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), String>> {
+    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), MirrorFailure>> {
         async move {
             match super::applications::delete_application(id).await {
                 Ok(()) => Ok(()),
                 // The mirror never had it (say, its first write failed): nothing to delete.
                 Err(error) if error.status_code() == 404 => Ok(()),
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(mirror_failure(error)),
             }
         }
         .boxed_local()
@@ -64,5 +65,20 @@ impl ServerLink for ServerFunctions {
                 .map_err(|error| error.to_string())
         }
         .boxed_local()
+    }
+}
+
+/// What a server function's error means for a queued mirror write.
+fn mirror_failure(error: AppError) -> MirrorFailure {
+    match error {
+        AppError::Invalid { summary, problems } if problems.is_empty() => {
+            MirrorFailure::Refused(vec![summary])
+        }
+        AppError::Invalid { problems, .. } => MirrorFailure::Refused(problems),
+        error @ (AppError::TooLarge { .. } | AppError::Forbidden { .. }) => {
+            MirrorFailure::Refused(vec![error.to_string()])
+        }
+        AppError::Transport { detail } => MirrorFailure::Unreachable(detail),
+        other => MirrorFailure::Failed(other.to_string()),
     }
 }

@@ -17,6 +17,7 @@ pub mod http_bridge;
 pub mod launch;
 pub mod lifecycle;
 pub mod metrics;
+pub mod mirror_queue;
 pub mod package_install;
 pub mod ports;
 pub mod presets;

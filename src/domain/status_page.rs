@@ -78,7 +78,7 @@ impl Availability {
     /// Words for the page.
     pub fn describe(&self) -> String {
         match self {
-            Availability::Up => "Operational".to_owned(),
+            Availability::Up => "The app is running and answering.".to_owned(),
             Availability::Unhealthy => "Degraded: the health check fails".to_owned(),
             Availability::Down(status) => format!("Down: the app is {status}"),
             Availability::HostOffline { .. } => {

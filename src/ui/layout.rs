@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
 use super::vm_elsewhere::VmElsewhereBanner;
+use crate::client::apps::AppManager;
+use crate::domain::mirror_queue::SyncSummary;
 
 /// The navigation entries, in order: (path, label).
 pub const NAVIGATION: [(&str, &str); 5] = [
@@ -41,6 +43,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                             .collect_view()}
                     </ul>
                 </nav>
+                <SyncIndicator />
             </div>
         </header>
         <main id="main" class="site-main" tabindex="-1">
@@ -53,6 +56,34 @@ pub fn Frame(children: Children) -> impl IntoView {
                 "Your apps and packages live in your browser; the server keeps a mirror."
             </p>
         </footer>
+    }
+}
+
+/// Where this browser's changes stand with the server's mirror: synced, N pending,
+/// offline, or refused. Shown once the record is read (the server's render can't know).
+#[component]
+fn SyncIndicator() -> impl IntoView {
+    let manager = AppManager::expect();
+    let summary = Memo::new(move |_| manager.sync_summary());
+    let text = move || match summary.get() {
+        SyncSummary::Synced => ("synced", "Synced with the server".to_owned()),
+        SyncSummary::Pending(count) => ("pending", format!("{count} change(s) pending")),
+        SyncSummary::Offline(count) => (
+            "offline",
+            format!("Server unreachable: {count} change(s) kept here"),
+        ),
+        SyncSummary::Refused { refused, .. } => (
+            "refused",
+            format!("{refused} change(s) refused by the server"),
+        ),
+    };
+    view! {
+        <Show when=move || manager.loaded.get()>
+            <p class="sync-indicator" role="status" data-testid="sync-indicator" data-state=move || text().0>
+                <span class="sync-indicator__dot" aria-hidden="true"></span>
+                {move || text().1}
+            </p>
+        </Show>
     }
 }
 

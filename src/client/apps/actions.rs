@@ -11,10 +11,11 @@ use super::bundle::Bundle;
 use super::deploy::{self, DeployReporter};
 use super::local_sync::{Folder, FolderSnapshot};
 use super::watching::WatchStart;
-use super::{AppManager, AppsError, DeployInput, MirrorState};
+use super::{AppManager, AppsError, DeployInput};
 use crate::client::vm::bridge;
 use crate::domain::app_registry::{Interrupted, RegistryError, ReleaseFacts};
 use crate::domain::compat::check_compatibility;
+use crate::domain::mirror_queue::MirrorWrite;
 use crate::domain::ports::{allocate_additional, allocate_port, ports_in_use};
 use crate::domain::validation::unique_name;
 use crate::model::{
@@ -45,6 +46,7 @@ impl AppManager {
         self.runtimes.start();
         self.supervise();
         self.serve_bridge();
+        self.run_mirror();
         spawn_local(async move {
             if let Some(mut book) = manager.load_record().await {
                 let interrupted = book.recover_interrupted(Utc::now());
@@ -615,43 +617,20 @@ impl AppManager {
         }
     }
 
-    /// Deletes the application from the server mirror in the background; a failure shows
-    /// as the page's notice, naming it.
+    /// Queues the application's deletion for the server mirror.
     pub(super) fn mirror_delete(&self, id: ApplicationId, name: String) {
-        let manager = *self;
-        let deleted = self.server.get_value().delete(id);
-        spawn_local(async move {
-            match deleted.await {
-                Ok(()) => {
-                    manager.mirror.try_update(|states| states.remove(&id));
-                }
-                Err(error) => {
-                    manager.notice.try_set(Some(format!(
-                        "'{name}' was deleted here, but the server's copy could not be deleted: {error}"
-                    )));
-                }
-            }
-        });
+        self.enqueue_mirror(id, MirrorWrite::Delete { name });
     }
 
-    /// Writes the application to the server mirror in the background; the outcome shows in
-    /// [`AppManager::mirror`].
+    /// Queues the application for the server mirror (written after IndexedDB, retried until
+    /// the server has it; see `mirror`).
     pub(super) fn mirror_save(&self, app: Application) {
-        let manager = *self;
-        let id = app.id;
-        manager.mirror.try_update(|states| {
-            states.insert(id, MirrorState::Saving);
-        });
-        let saved = self.server.get_value().save(app);
-        spawn_local(async move {
-            let state = match saved.await {
-                Ok(()) => MirrorState::Saved,
-                Err(error) => MirrorState::Failed(error),
-            };
-            manager.mirror.try_update(|states| {
-                states.insert(id, state);
-            });
-        });
+        self.enqueue_mirror(
+            app.id,
+            MirrorWrite::Save {
+                application: Box::new(app),
+            },
+        );
     }
 }
 

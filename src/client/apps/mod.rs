@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::client::packages::PackageManager;
 use crate::client::vm_controller::VmController;
 use crate::domain::app_registry::AppBook;
+use crate::domain::mirror_queue::{MirrorQueue, SyncSummary, WriteState};
 use crate::domain::ports::{allocate_additional, allocate_port, ports_in_use};
 use crate::domain::presets::PresetId;
 use crate::domain::validation::{unique_name, ApplicationChecks, ValidationRules};
@@ -56,14 +57,29 @@ pub struct RunNotes {
 /// How many live samples the page keeps per app (10 minutes at one every 15 s).
 pub const LIVE_SAMPLES: usize = 40;
 
-/// How the last write of an application to the server mirror went.
+/// Where an application's latest change stands with the server mirror (none: the server
+/// has it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MirrorState {
-    /// Being written.
-    Saving,
-    /// The server has this version.
-    Saved,
-    /// The server refused it or could not be reached; the record is safe in this browser.
+    /// Queued or being written.
+    Pending,
+    /// The server could not take it; it is retried with backoff.
+    Retrying(String),
+    /// The server's rules refused it; it waits for the next change.
+    Refused(String),
+}
+
+/// Why the server did not take a mirror write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MirrorFailure {
+    /// Refused by the server's rules (or for good, e.g. too large): resending won't help.
+    #[error("{}", .0.join("; "))]
+    Refused(Vec<String>),
+    /// The server could not be reached.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server failed or was busy.
+    #[error("{0}")]
     Failed(String),
 }
 
@@ -143,9 +159,9 @@ pub trait ServerLink {
     /// The runtime catalog.
     fn catalog(&self) -> LocalBoxFuture<'static, Result<RuntimeCatalog, String>>;
     /// Writes an application to the mirror (the server validates it again).
-    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), String>>;
+    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
     /// Deletes an application from the mirror; deleting one the mirror never had is fine.
-    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), String>>;
+    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
     /// The VM tab's heartbeat: each application's status now (status pages read it).
     fn report_status(
         &self,
@@ -177,8 +193,8 @@ pub struct AppManager {
     pub writable: RwSignal<bool>,
     /// The applications by name.
     pub applications: Memo<Vec<Application>>,
-    /// The last mirror write of each application.
-    pub mirror: RwSignal<BTreeMap<ApplicationId, MirrorState>>,
+    /// The server mirror's write queue (`domain::mirror_queue`), kept in IndexedDB.
+    pub queue: RwSignal<MirrorQueue>,
     /// A message about the last action that needs attention (e.g. an interrupted deploy).
     pub notice: RwSignal<Option<String>>,
     /// The watched folders of local-sync applications (see `watching`).
@@ -227,7 +243,7 @@ impl AppManager {
             applications: Memo::new(move |_| {
                 book.with(|book| book.sorted().into_iter().cloned().collect())
             }),
-            mirror: RwSignal::new(BTreeMap::new()),
+            queue: RwSignal::new(MirrorQueue::default()),
             notice: RwSignal::new(None),
             sync: RwSignal::new(BTreeMap::new()),
             #[cfg(feature = "hydrate")]
@@ -335,6 +351,23 @@ impl AppManager {
     /// The catalog's runtimes with this browser's install statuses, tracked.
     pub fn runtimes(&self) -> Memo<Vec<RuntimePackage>> {
         self.packages
+    }
+
+    /// Where the application's latest change stands with the server (tracked); `None`
+    /// when the server has it.
+    pub fn mirror_state(&self, id: ApplicationId) -> Option<MirrorState> {
+        self.queue.with(|queue| {
+            queue.pending.get(&id).map(|write| match &write.state {
+                WriteState::Waiting | WriteState::InFlight => MirrorState::Pending,
+                WriteState::Retrying { reason } => MirrorState::Retrying(reason.clone()),
+                WriteState::Refused { reasons } => MirrorState::Refused(reasons.join("; ")),
+            })
+        })
+    }
+
+    /// The whole mirror at a glance, for the sync indicator (tracked).
+    pub fn sync_summary(&self) -> SyncSummary {
+        self.queue.with(MirrorQueue::summary)
     }
 
     /// Whether the server's runtime catalog has loaded (tracked): checking a backup's
@@ -469,6 +502,8 @@ mod actions;
 #[cfg(feature = "hydrate")]
 mod app_bridge;
 mod backup;
+#[cfg(feature = "hydrate")]
+mod mirror;
 #[cfg(feature = "hydrate")]
 mod record;
 mod restore;

@@ -8,6 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{public_status, PublicStatusData};
+use crate::domain::status_page::describe_span;
 use crate::ui::chart::LineChart;
 use crate::ui::components::{ErrorPanel, Loading, StatusBadge};
 use crate::ui::format::timestamp;
@@ -64,7 +65,14 @@ fn observed(observed_seconds: i64, window_seconds: i64) -> String {
         return String::new();
     }
     let share = observed_seconds as f64 * 100.0 / window_seconds as f64;
-    format!("{share:.0} % of the time observed")
+    if share < 1.0 {
+        format!(
+            "of {} observed",
+            describe_span(chrono::Duration::seconds(observed_seconds))
+        )
+    } else {
+        format!("of the {share:.0} % of the time observed")
+    }
 }
 
 #[component]

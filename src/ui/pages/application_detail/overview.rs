@@ -140,7 +140,7 @@ pub fn LiveOverview(id: ApplicationId) -> impl IntoView {
         })
     });
     let busy = Memo::new(move |_| book.with(|book| book.active_deployment(id).is_some()));
-    let mirror = Memo::new(move |_| manager.mirror.with(|states| states.get(&id).cloned()));
+    let mirror = Memo::new(move |_| manager.mirror_state(id));
     let rolling = RwSignal::new(false);
     let roll_error: RwSignal<Option<String>> = RwSignal::new(None);
     let roll_back = move |_| {
@@ -190,11 +190,15 @@ pub fn LiveOverview(id: ApplicationId) -> impl IntoView {
             <p class="inline-error" role="alert">{move || roll_error.get().unwrap_or_default()}</p>
         </Show>
         {move || mirror.get().map(|state| match state {
-            MirrorState::Saving => view! { <p class="muted mirror-state">"Saving to the server…"</p> }.into_any(),
-            MirrorState::Saved => view! { <p class="muted mirror-state">"The server's copy is up to date."</p> }.into_any(),
-            MirrorState::Failed(reason) => view! {
+            MirrorState::Pending => view! { <p class="muted mirror-state">"Saving to the server…"</p> }.into_any(),
+            MirrorState::Retrying(reason) => view! {
+                <p class="muted mirror-state" role="status">
+                    {format!("The server's copy is not updated yet ({reason}); it is retried, and the app is safe in this browser.")}
+                </p>
+            }.into_any(),
+            MirrorState::Refused(reason) => view! {
                 <p class="inline-error mirror-state" role="alert">
-                    {format!("The server's copy could not be updated ({reason}); the app is safe in this browser.")}
+                    {format!("The server refused this version ({reason}); the app is safe in this browser, and the next change is sent again.")}
                 </p>
             }.into_any(),
         })}

@@ -1,0 +1,127 @@
+//! The server mirror's writes, through the queue of `domain::mirror_queue`: every change is
+//! queued after the record is in IndexedDB, the queue is kept in IndexedDB too, and one loop
+//! sends what is due (debounced, in batches, with backoff) and settles each answer by its
+//! revision. A reload resumes the queue, so nothing queued is lost.
+
+use chrono::Utc;
+use futures::future::join_all;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::prelude::*;
+
+use super::{AppManager, MirrorFailure};
+use crate::client::vm::bridge::{js_message, sleep};
+use crate::domain::mirror_queue::{MirrorQueue, MirrorWrite, Outcome, QueueError};
+use crate::model::ApplicationId;
+
+#[wasm_bindgen(module = "/js/idb_store.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = recordGet, catch)]
+    async fn record_get(key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = recordPut, catch)]
+    async fn record_put(key: &str, text: &str) -> Result<JsValue, JsValue>;
+}
+
+/// The IndexedDB key of the queue.
+const QUEUE_KEY: &str = "mirror-queue";
+/// How often the loop looks for due writes.
+const POLL_MS: u64 = 250;
+
+impl AppManager {
+    /// Reads the stored queue (resuming writes whose answers a reload lost), then sends
+    /// what falls due, for as long as the page lives.
+    pub(super) fn run_mirror(&self) {
+        let manager = *self;
+        spawn_local(async move {
+            match record_get(QUEUE_KEY).await.map(|value| value.as_string()) {
+                Ok(Some(text)) => match MirrorQueue::from_json(&text) {
+                    Ok(mut stored) => {
+                        stored.resume(Utc::now());
+                        // Changes queued while it was being read go after the stored ones.
+                        manager.queue.try_update(|queue| {
+                            let fresh = std::mem::replace(queue, stored);
+                            for (id, write) in fresh.pending {
+                                queue.enqueue(id, write.write, Utc::now());
+                            }
+                        });
+                    }
+                    Err(error @ QueueError::Newer { .. }) => {
+                        manager.notice.try_set(Some(format!(
+                            "{error}; changes made here are still sent to the server."
+                        )));
+                    }
+                    Err(error) => {
+                        leptos::logging::warn!("webvm: {error}; starting an empty mirror queue");
+                    }
+                },
+                Ok(None) => {}
+                Err(error) => leptos::logging::warn!(
+                    "webvm: the mirror queue could not be read: {}",
+                    js_message(&error)
+                ),
+            }
+            loop {
+                sleep(POLL_MS).await;
+                let now = Utc::now();
+                let ready = manager
+                    .queue
+                    .try_with_untracked(|queue| queue.next_due().is_some_and(|at| at <= now));
+                match ready {
+                    None => return,
+                    Some(false) => continue,
+                    Some(true) => {}
+                }
+                let Some(due) = manager.queue.try_update(|queue| queue.due(now)) else {
+                    return;
+                };
+                manager.persist_queue().await;
+                let server = manager.server.get_value();
+                let sent = due.into_iter().map(|(id, revision, write)| {
+                    let answer = match write {
+                        MirrorWrite::Save { application } => server.save(*application),
+                        MirrorWrite::Delete { .. } => server.delete(id),
+                    };
+                    async move { (id, revision, answer.await) }
+                });
+                let answers = join_all(sent).await;
+                let now = Utc::now();
+                manager.queue.try_update(|queue| {
+                    for (id, revision, answer) in answers {
+                        let outcome = match answer {
+                            Ok(()) => Outcome::Stored,
+                            Err(MirrorFailure::Refused(reasons)) => Outcome::Refused(reasons),
+                            Err(MirrorFailure::Unreachable(reason)) => Outcome::Unreachable(reason),
+                            Err(MirrorFailure::Failed(reason)) => Outcome::Failed(reason),
+                        };
+                        queue.settle(id, revision, outcome, now);
+                    }
+                });
+                manager.persist_queue().await;
+            }
+        });
+    }
+
+    /// Queues a write for the record `id` and keeps the queue in IndexedDB.
+    pub(super) fn enqueue_mirror(&self, id: ApplicationId, write: MirrorWrite) {
+        self.queue
+            .try_update(|queue| queue.enqueue(id, write, Utc::now()));
+        let manager = *self;
+        spawn_local(async move { manager.persist_queue().await });
+    }
+
+    /// Writes the queue as it is now to IndexedDB (one write at a time, each of the latest
+    /// queue, like the record).
+    async fn persist_queue(&self) {
+        let lock = self.writes.get_value();
+        let _turn = lock.lock().await;
+        let Some(Ok(text)) = self.queue.try_with_untracked(serde_json::to_string) else {
+            return;
+        };
+        if let Err(error) = record_put(QUEUE_KEY, &text).await {
+            leptos::logging::warn!(
+                "webvm: the mirror queue could not be stored: {}",
+                js_message(&error)
+            );
+        }
+    }
+}

@@ -331,4 +331,54 @@ fn main() {
         .map(|s| s.len())
         .unwrap_or_default();
     println!("  github app {github_app} bytes, upload app with 2 files {upload_app} bytes");
+
+    if let Ok(imported) = import_backup(&json, &packages) {
+        use webvm_appserver::domain::backup::{plan_import, Workspace};
+        let installed = std::collections::BTreeSet::new();
+        report(
+            "import preview (plan against an empty workspace), 1000 apps",
+            median(|| {
+                plan_import(
+                    &imported,
+                    Workspace {
+                        applications: &[],
+                        installed: &installed,
+                        catalog: &packages,
+                        resources: &resources,
+                    },
+                    now,
+                )
+            }),
+            APPS,
+        );
+    }
+
+    // The mirror queue: 1,000 changes queued (coalesced per record), then replayed.
+    use webvm_appserver::domain::mirror_queue::{MirrorQueue, MirrorWrite, Outcome};
+    report(
+        "mirror queue: queue 1000 changes, then replay them all",
+        median(|| {
+            let mut queue = MirrorQueue::default();
+            for app in &apps {
+                queue.enqueue(
+                    app.id,
+                    MirrorWrite::Save {
+                        application: Box::new(app.clone()),
+                    },
+                    now,
+                );
+            }
+            let mut at = now;
+            let mut sent = 0;
+            while let Some(next) = queue.next_due() {
+                at = at.max(next);
+                for (id, revision, _) in queue.due(at) {
+                    queue.settle(id, revision, Outcome::Stored, at);
+                    sent += 1;
+                }
+            }
+            sent
+        }),
+        APPS,
+    );
 }

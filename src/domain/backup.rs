@@ -141,10 +141,18 @@ pub fn to_json(backup: &ApplicationServerBackup) -> Result<String, BackupError> 
 /// Migrates a v1 backup: each legacy app through [`migrate_app`], names made unique, and
 /// ports given from the default range.
 pub fn migrate_v1(legacy: &BackupV1) -> Result<ApplicationServerBackup, BackupError> {
+    migrate_v1_around(legacy, &BTreeSet::new())
+}
+
+/// [`migrate_v1`], giving ports that `taken` (the workspace the backup goes into) lacks.
+pub fn migrate_v1_around(
+    legacy: &BackupV1,
+    taken: &BTreeSet<crate::model::Port>,
+) -> Result<ApplicationServerBackup, BackupError> {
     let settings = ApplicationServerSettings::default();
     let mut applications: Vec<Application> = Vec::new();
     let mut problems = Vec::new();
-    let mut ports = BTreeSet::new();
+    let mut ports = taken.clone();
     for app in &legacy.apps {
         let mut migrated = match migrate_app(app) {
             Ok(migrated) => migrated,
@@ -283,7 +291,9 @@ fn legacy_id(legacy: &LegacyApp) -> Uuid {
 mod import;
 mod plan;
 
-pub use import::{import_backup, needs_files, validate_backup, Finding, ImportedBackup, Place};
+pub use import::{
+    import_backup, import_backup_into, needs_files, validate_backup, Finding, ImportedBackup, Place,
+};
 pub use plan::{plan_import, prepare_for_this_vm, ImportPlan, Replacement, Workspace};
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use leptos::prelude::*;
 use super::{AppManager, AppsError};
 #[cfg(feature = "hydrate")]
 use crate::domain::app_registry::RUNNING;
-use crate::domain::backup::{import_backup, plan_import, BackupError, ImportPlan, Workspace};
+use crate::domain::backup::{import_backup_into, plan_import, BackupError, ImportPlan, Workspace};
 #[cfg(feature = "hydrate")]
 use crate::domain::compat::check_compatibility;
+use crate::domain::ports::ports_in_use;
 use crate::model::{Application, PackageId, PackageStatus};
 
 /// The largest backup file read (a JSON backup of 1,000 apps with history is a few MB).
@@ -37,7 +38,10 @@ impl AppManager {
         text: &str,
     ) -> Result<ImportPreview, BackupError> {
         let packages = self.packages.get_untracked();
-        let imported = import_backup(text, &packages)?;
+        let taken = self
+            .book
+            .with_untracked(|book| ports_in_use(book.applications.values()));
+        let imported = import_backup_into(text, &packages, &taken)?;
         let installed: BTreeSet<PackageId> = packages
             .iter()
             .filter(|package| package.status == PackageStatus::Installed)

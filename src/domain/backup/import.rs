@@ -21,13 +21,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{migrate_v1, BackupError, BackupV1, CURRENT_FORMAT_VERSION, LEGACY_FORMAT_VERSION};
+use super::{
+    migrate_v1_around, BackupError, BackupV1, CURRENT_FORMAT_VERSION, LEGACY_FORMAT_VERSION,
+};
 use crate::domain::validation::ValidationRules;
 use crate::model::time::parse_iso8601;
 use crate::model::{
     AppName, Application, ApplicationServerBackup, ApplicationServerSettings, DeploymentConfig,
-    DeploymentSource, ExecutionConfig, PackageId, PackageStatus, RuntimeCategory, RuntimePackage,
-    WebVMStatus,
+    DeploymentSource, ExecutionConfig, PackageId, PackageStatus, Port, RuntimeCategory,
+    RuntimePackage, WebVMStatus,
 };
 
 /// At most this many problems are named per record; a record that is wrong everywhere is
@@ -123,6 +125,16 @@ pub fn import_backup(
     json: &str,
     catalog: &[RuntimePackage],
 ) -> Result<ImportedBackup, BackupError> {
+    import_backup_into(json, catalog, &BTreeSet::new())
+}
+
+/// [`import_backup`] for a workspace whose applications use the ports `taken`: a legacy
+/// backup's apps, which had no ports, get ports outside them.
+pub fn import_backup_into(
+    json: &str,
+    catalog: &[RuntimePackage],
+    taken: &BTreeSet<Port>,
+) -> Result<ImportedBackup, BackupError> {
     let value: Value =
         serde_json::from_str(json).map_err(|error| BackupError::Malformed(error.to_string()))?;
     let Some(object) = value.as_object() else {
@@ -135,7 +147,7 @@ pub fn import_backup(
         Some(Value::String(version)) if version == LEGACY_FORMAT_VERSION => {
             match serde_json::from_value::<BackupV1>(value.clone()) {
                 Ok(legacy) => {
-                    let backup = migrate_v1(&legacy)?;
+                    let backup = migrate_v1_around(&legacy, taken)?;
                     let indices = Indices {
                         applications: (0..backup.applications.len()).collect(),
                         packages: Vec::new(),

@@ -241,3 +241,27 @@ fn hostile_labels_are_shortened() {
     }
     let _ = now();
 }
+
+#[test]
+fn a_legacy_backup_gets_ports_the_workspace_does_not_use() {
+    let legacy = json!({
+        "version": "1",
+        "timestamp": "2026-11-30T12:00:00Z",
+        "apps": [{
+            "name": "old-site",
+            "files": [{"path": "index.html", "size": 12, "sha256": "ab".repeat(32), "blobId": uuid::Uuid::nil()}],
+            "deployedAt": "2026-01-01T00:00:00Z",
+            "lastUpdated": "2026-02-01T00:00:00Z"
+        }]
+    });
+    let taken = [8000, 8001]
+        .into_iter()
+        .map(|number| crate::model::Port::parse(number).expect("port"))
+        .collect();
+    let imported = import_backup_into(&legacy.to_string(), &catalog(), &taken).expect("migrates");
+    let port = imported.backup.applications[0]
+        .execution
+        .port
+        .map(u16::from);
+    assert_eq!(port, Some(8002));
+}

@@ -863,29 +863,6 @@ test.describe.serial('applications', () => {
       .poll(async () => (await (await page.request.get('/applications')).text()).includes(`data-app="${FOREIGN_APP}"`), { timeout: 30_000 })
       .toBe(true);
 
-    // A legacy (format 1) hosting export: each app migrated (name made URL-safe, runtime
-    // guessed from its files), given a port no app here uses.
-    const legacy = {
-      version: '1',
-      timestamp: '2026-11-30T12:00:00Z',
-      apps: [{
-        name: 'Legacy Site',
-        files: [{ path: 'index.html', size: 120, sha256: 'ab'.repeat(32), blobId: '00000000-0000-0000-0000-000000000000' }],
-        deployedAt: '2026-01-01T00:00:00Z',
-        lastUpdated: '2026-02-01T00:00:00Z',
-      }],
-    };
-    await importFile(page, 'legacy-hosting.json', legacy);
-    await expect(page.getByTestId('backup-import-preview')).toBeVisible({ timeout: 30_000 });
-    await expect(page.getByTestId('backup-import-added')).toHaveText('1');
-    await expect(page.getByTestId('backup-import-preview')).toContainText('Adds: legacy-site');
-    await page.getByTestId('backup-import-apply').click();
-    await expect(page.getByTestId('backup-imported')).toContainText('Imported 1 application(s)');
-    const withLegacy = Object.values((await book()).applications);
-    expect(withLegacy).toHaveLength(4);
-    const ports = withLegacy.map((app) => app.execution.port).filter((port) => port != null);
-    expect(new Set(ports).size, `ports ${ports.join(', ')}`).toBe(ports.length);
-
     // A fresh browser profile: the exported backup brings both apps back; the sealed token
     // (another browser's key) is named as one to enter again.
     const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -7,20 +7,12 @@ use chrono::Utc;
 use futures::future::join_all;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::prelude::*;
 
+use super::record::{record_get, record_put};
 use super::{AppManager, MirrorFailure};
 use crate::client::vm::bridge::{js_message, sleep};
 use crate::domain::mirror_queue::{MirrorQueue, MirrorWrite, Outcome, QueueError};
 use crate::model::ApplicationId;
-
-#[wasm_bindgen(module = "/js/idb_store.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = recordGet, catch)]
-    async fn record_get(key: &str) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = recordPut, catch)]
-    async fn record_put(key: &str, text: &str) -> Result<JsValue, JsValue>;
-}
 
 /// The IndexedDB key of the queue.
 const QUEUE_KEY: &str = "mirror-queue";

@@ -12,9 +12,9 @@ use crate::domain::app_registry::{AppBook, RecordError};
 #[wasm_bindgen(module = "/js/idb_store.js")]
 extern "C" {
     #[wasm_bindgen(js_name = recordGet, catch)]
-    async fn record_get(key: &str) -> Result<JsValue, JsValue>;
+    pub(super) async fn record_get(key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = recordPut, catch)]
-    async fn record_put(key: &str, text: &str) -> Result<JsValue, JsValue>;
+    pub(super) async fn record_put(key: &str, text: &str) -> Result<JsValue, JsValue>;
 }
 
 /// The IndexedDB key of the application record.

@@ -14,7 +14,7 @@ const PAGES: PageCase[] = [
   { name: 'application-missing', path: '/applications/no-such-app', heading: /Not found/, text: /was not found/, status: 404 },
   { name: 'settings', path: '/settings', heading: /Settings/, text: /Defaults/, status: 200 },
   { name: 'backup', path: '/backup', heading: /Backup/, text: /Nothing to back up yet/, status: 200 },
-  { name: 'status-invalid', path: '/status/not-a-token', heading: /Not found/, text: /invalid or has been revoked/, status: 404 },
+  { name: 'status-invalid', path: '/status/not-a-token', heading: /Not found/, text: /invalid, has expired or has been revoked/, status: 404 },
   { name: 'not-found', path: '/no/such/page', heading: /This page does not exist/, text: /mistyped/, status: 404 },
 ];
 

@@ -249,3 +249,43 @@ fn sync_script_applies_changes_to_a_kept_release_in_place() {
     assert_eq!(code, EXIT_TARGET_MISSING, "{err}");
     assert!(!std::path::Path::new(&archive).exists(), "archive removed");
 }
+
+#[test]
+fn pack_release_script_packs_the_release_as_a_plain_tar() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let base = folder.path().to_str().expect("a UTF-8 path").to_string();
+    let paths = AppPaths::parse("/srv/apps/it's packed").expect("ok");
+    let release = Uuid::from_u128(9);
+    let root = paths.root().replace("/srv/apps", &base);
+    let dir = format!("{root}/releases/{release}");
+    std::fs::create_dir_all(format!("{dir}/css")).expect("ok");
+    std::fs::write(format!("{dir}/index.html"), "hello").expect("ok");
+    std::fs::write(format!("{dir}/css/site.css"), "body{}").expect("ok");
+    let out = format!("{base}/out $(x).tar");
+    let (code, err) = sh(&pack_release_script(&paths, release, &out), &base);
+    assert_eq!(code, 0, "{err}");
+    let mut archive = tar::Archive::new(std::fs::File::open(&out).expect("packed"));
+    let mut names: Vec<String> = archive
+        .entries()
+        .expect("a tar")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .path()
+                .expect("a path")
+                .display()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["./", "./css/", "./css/site.css", "./index.html"]);
+
+    // A release that is gone: the missing-target code, and no file.
+    std::fs::remove_file(&out).expect("ok");
+    let (code, err) = sh(
+        &pack_release_script(&paths, Uuid::from_u128(10), &out),
+        &base,
+    );
+    assert_eq!(code, EXIT_TARGET_MISSING, "{err}");
+    assert!(!std::path::Path::new(&out).exists());
+}

@@ -54,6 +54,9 @@ pub enum BackupError {
     Migration { name: String, reason: String },
     #[error("backup could not be written: {0}")]
     Write(String),
+    /// A backup archive that can't be read or doesn't match its manifest.
+    #[error("{0}")]
+    Archive(String),
 }
 
 fn join_findings(findings: &[Finding]) -> String {
@@ -288,6 +291,7 @@ fn legacy_id(legacy: &LegacyApp) -> Uuid {
     uuid::Builder::from_custom_bytes(hash.to_be_bytes()).into_uuid()
 }
 
+pub mod archive;
 mod import;
 mod plan;
 

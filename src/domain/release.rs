@@ -380,6 +380,24 @@ exit "$status""#,
     )
 }
 
+/// Packs the release `release` into the plain tar `out` (for a backup archive), its
+/// paths relative to the release folder; exits with [`EXIT_TARGET_MISSING`] when the
+/// release is gone. A failed pack leaves no partial `out`.
+pub fn pack_release_script(paths: &AppPaths, release: Uuid, out: &str) -> String {
+    format!(
+        r#"release={release}
+out={out}
+if [ ! -d "$release" ]; then
+  echo "release folder $release is not in the VM" >&2
+  exit {missing}
+fi
+tar -cf "$out" -C "$release" . || {{ rm -f -- "$out"; exit 1; }}"#,
+        release = quote(&paths.release(release)),
+        out = quote(out),
+        missing = EXIT_TARGET_MISSING,
+    )
+}
+
 /// The two lines that point `current` at `target` atomically (a temporary link renamed
 /// over it), from the root folder.
 fn switch_lines(script: &mut String, target: &str, temp: &str) {

@@ -335,6 +335,7 @@ fn main() {
     if let Ok(imported) = import_backup(&json, &packages) {
         use webvm_appserver::domain::backup::{plan_import, Workspace};
         let installed = std::collections::BTreeSet::new();
+        let settings = webvm_appserver::model::ApplicationServerSettings::default();
         report(
             "import preview (plan against an empty workspace), 1000 apps",
             median(|| {
@@ -345,6 +346,7 @@ fn main() {
                         installed: &installed,
                         catalog: &packages,
                         resources: &resources,
+                        settings: &settings,
                     },
                     now,
                 )

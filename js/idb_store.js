@@ -139,6 +139,23 @@ export function snapshotDelete(key) {
   );
 }
 
+// Moves the snapshot under `from` to `to` (replacing what `to` held) in one transaction, so
+// a crash leaves either the old snapshot or the new one. Resolves to whether `from` existed.
+export function snapshotPromote(from, to) {
+  return run("readwrite", async (tx) => {
+    const data = tx.objectStore(DATA);
+    const meta = tx.objectStore(META);
+    const [head, text] = await Promise.all([data.get(from), meta.get(from)]);
+    if (head === undefined || text === undefined) return false;
+    const parts = head instanceof ArrayBuffer ? [] : await Promise.all(Array.from({ length: head.parts }, (_, n) => data.get(partKey(from, n))));
+    await data.delete(partRange(to));
+    await Promise.all(parts.map((part, n) => data.put(part, partKey(to, n))));
+    await Promise.all([data.put(head, to), meta.put(text, to)]);
+    await Promise.all([data.delete(from), data.delete(partRange(from)), meta.delete(from)]);
+    return true;
+  });
+}
+
 // Asks the browser not to evict our storage under pressure; resolves to whether it agreed.
 export async function persistStorage() {
   try {
@@ -171,6 +188,20 @@ export async function recordPut(key, text) {
   try {
     const tx = db.transaction(RECORDS, "readwrite");
     await Promise.all([tx.store.put(text, key), tx.done]);
+    return true;
+  } finally {
+    db.close();
+  }
+}
+
+// Writes several records in one transaction: `entries` is an array of [key, text], where a
+// null text deletes the key. All of them or none are written.
+export async function recordsPut(entries) {
+  const db = await openRecords();
+  try {
+    const tx = db.transaction(RECORDS, "readwrite");
+    const writes = entries.map(([key, text]) => (text === null ? tx.store.delete(key) : tx.store.put(text, key)));
+    await Promise.all([...writes, tx.done]);
     return true;
   } finally {
     db.close();

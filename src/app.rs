@@ -7,8 +7,8 @@ use leptos_router::{path, SsrMode};
 
 use crate::ui::layout::Layout;
 use crate::ui::pages::{
-    ApplicationDetailPage, ApplicationsPage, BackupPage, DashboardPage, NewApplicationPage,
-    NotFoundPage, PackagesPage, SettingsPage, StatusPage,
+    ApplicationDetailPage, ApplicationsPage, BackupPage, DashboardPage, JoinPage,
+    NewApplicationPage, NotFoundPage, PackagesPage, SettingsPage, StatusPage,
 };
 
 /// The document around the app: rendered on the server only.
@@ -79,6 +79,7 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=path!("settings") view=SettingsPage ssr=SsrMode::Async />
                     <Route path=path!("backup") view=BackupPage ssr=SsrMode::Async />
+                    <Route path=path!("join/:token") view=JoinPage ssr=SsrMode::Async />
                 </ParentRoute>
                 <Route path=path!("status/:token") view=StatusPage ssr=SsrMode::Async />
             </Routes>

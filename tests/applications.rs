@@ -781,6 +781,108 @@ async fn the_server_gives_its_copy_of_the_workspace_as_a_backup_that_imports() {
 }
 
 #[tokio::test]
+async fn a_device_link_opens_the_workspace_in_one_other_browser_once() {
+    let server = start().await;
+    let app = application("shared-site", 8080);
+    let cookie = save_first(&server, &app).await;
+    let made = read(&server, "create_device_link", "", &cookie).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let path = made.body["path"].as_str().expect("a path").to_string();
+    let token = path
+        .strip_prefix("/join/")
+        .expect("a /join/ path")
+        .to_string();
+    assert_eq!(token.len(), 64);
+    assert!(made.body["expiresAt"].is_string());
+    let (status, html) = page(&server, &path, &None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Open the workspace here"), "{html}");
+
+    // Another browser (no cookie) redeems it and gets a key of its own to the workspace.
+    let redeemed = read(
+        &server,
+        "redeem_device_link",
+        &format!("token={token}"),
+        &None,
+    )
+    .await;
+    assert_eq!(redeemed.status, 200, "{}", redeemed.body);
+    let other = Some(redeemed.cookie());
+    assert_eq!(workspace_of(&other), workspace_of(&cookie));
+    assert_ne!(other, cookie, "the other browser has its own token");
+    let listed = read(&server, "list_applications", "", &other).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        listed.body.to_string().contains("shared-site"),
+        "{}",
+        listed.body
+    );
+    let second = application("from-the-other-browser", 8081);
+    assert_eq!(save(&server, &second, &other).await.status, 200);
+    let listed = read(&server, "list_applications", "", &cookie).await;
+    assert!(
+        listed.body.to_string().contains("from-the-other-browser"),
+        "{}",
+        listed.body
+    );
+
+    // Once only; unknown, malformed and expired links are all simply not found.
+    let again = read(
+        &server,
+        "redeem_device_link",
+        &format!("token={token}"),
+        &None,
+    )
+    .await;
+    assert_eq!(again.status, 404, "{}", again.body);
+    assert!(again.set_cookie.is_none());
+    let unknown = "0".repeat(64);
+    for token in [unknown.as_str(), "not-a-token", ""] {
+        let answer = read(
+            &server,
+            "redeem_device_link",
+            &format!("token={token}"),
+            &None,
+        )
+        .await;
+        assert_eq!(answer.status, 404, "{token}: {}", answer.body);
+    }
+    let expired = server
+        .storage
+        .create_device_link(
+            workspace_of(&cookie),
+            Utc::now() - chrono::Duration::minutes(1),
+        )
+        .await
+        .expect("stored");
+    let answer = read(
+        &server,
+        "redeem_device_link",
+        &format!("token={expired}"),
+        &None,
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    // Without a workspace there is nothing to link.
+    assert_eq!(
+        read(&server, "create_device_link", "", &None).await.status,
+        404
+    );
+    // A forged device token for the workspace opens nothing.
+    let forged = Some(format!(
+        "webvm_workspace={}.{}",
+        workspace_of(&cookie),
+        "a".repeat(64)
+    ));
+    let listed = read(&server, "list_applications", "", &forged).await;
+    assert!(
+        !listed.body.to_string().contains("shared-site"),
+        "{}",
+        listed.body
+    );
+}
+
+#[tokio::test]
 async fn two_hundred_concurrent_writers_lose_no_write() {
     let server = start_with(|edge| edge.writes_per_minute = 10_000).await;
     let cookie = save_first(&server, &application("first-writer", 9000)).await;

@@ -14,6 +14,8 @@
 //      over: the first saves and lets go, the second resumes with hello still running;
 //   6. the metrics count the requests this test made through the bridge; memory, CPU and
 //      disk are sampled in the guest and drawn in SVG charts;
+//   6c. a backup with the VM (the archive) is refused when tampered, and restored into a
+//      fresh browser profile: runtimes, files and the running app come back, and it serves;
 //   7. the Logs tab follows and filters by source and text;
 //   9. screenshots at 1280 and 390 px.
 // Apps are created and deployed through window.webvm (the deploy UI has its own suite);
@@ -453,6 +455,101 @@ test.describe.serial('running applications', () => {
       expect(gone?.status()).toBe(404);
     } finally {
       await visitor.close();
+    }
+  });
+
+  test('6c. a backup with the VM: exported with hello running, refused when tampered, restored into a fresh browser where hello serves again', async ({ browser }) => {
+    test.setTimeout(VM_READY_MS + 3 * START_MS);
+    await page.goto('/backup');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await vmReady();
+    const exportStarted = Date.now();
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: START_MS }),
+      page.getByTestId('backup-archive-download').click(),
+    ]);
+    await expect(page.getByTestId('backup-archive-written')).toContainText('with their files');
+    figure('backup with the VM: click → file offered', seconds(Date.now() - exportStarted));
+    const archivePath = test.info().outputPath('webvm-backup.tar');
+    await download.saveAs(archivePath);
+    const archive = fs.readFileSync(archivePath);
+    figure('backup with the VM: archive size', `${(archive.length / 1048576).toFixed(1)} MiB`);
+    // A plain tar: the manifest first, then the backup, the records, the releases, the VM.
+    expect(archive.subarray(0, 13).toString()).toBe('manifest.json');
+    expect(archive.includes(Buffer.from('Hello from the VM'))).toBe(true); // hello's release, readable by any tar
+
+    // Tampered copies: one byte of the snapshot changed; an entry renamed to escape; cut short.
+    const flipped = Buffer.from(archive);
+    flipped[flipped.length - 4096] ^= 0xff;
+    const renamed = Buffer.from(archive);
+    const manifestSize = parseInt(renamed.subarray(124, 136).toString().replace(/\0.*$/, '').trim(), 8);
+    const second = 512 + Math.ceil(manifestSize / 512) * 512;
+    renamed.fill(0, second, second + 100);
+    renamed.write('../../etc/passwd', second);
+    renamed.fill(0x20, second + 148, second + 156);
+    let sum = 0;
+    for (let i = second; i < second + 512; i += 1) sum += renamed[i];
+    renamed.write(`${sum.toString(8).padStart(6, '0')}\0 `, second + 148);
+    const truncated = archive.subarray(0, Math.floor(archive.length / 2));
+
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    try {
+      const other = await fresh.newPage();
+      const otherErrors: string[] = [];
+      other.on('pageerror', (error) => otherErrors.push(error.message));
+      await other.goto('/backup');
+      await expect(other.locator('body')).toHaveAttribute('data-hydrated', 'true');
+      const input = other.getByTestId('backup-import-file');
+      await expect(input).toBeEnabled({ timeout: VM_READY_MS });
+      for (const [name, bytes, expected] of [
+        ['flipped.tar', flipped, /'vm\/state\.bin' has SHA-256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/],
+        ['renamed.tar', renamed, /'\.\.\/\.\.\/etc\/passwd', which no backup archive has/],
+        ['truncated.tar', truncated, /cut short/],
+      ] as const) {
+        await input.setInputFiles({ name, mimeType: 'application/x-tar', buffer: bytes });
+        await expect(other.getByTestId('backup-import-refused')).toContainText(expected, { timeout: START_MS });
+        await expect(other.getByTestId('backup-import-refused')).toContainText('Nothing was changed');
+      }
+      await other.getByTestId('backup-import-refused').screenshot({ path: `${SCREENSHOTS}/backup-archive-refused-1280.png` });
+      const checked = Date.now();
+      await input.setInputFiles({ name: 'webvm-backup.tar', mimeType: 'application/x-tar', buffer: archive });
+      const preview = other.getByTestId('backup-archive-preview');
+      await expect(preview).toBeVisible({ timeout: START_MS });
+      figure('backup with the VM: file picked → preview (all SHA-256s checked)', seconds(Date.now() - checked));
+      await expect(other.getByTestId('backup-archive-snapshot')).toContainText('SHA-256 manifest');
+      await expect(other.getByTestId('backup-archive-runtimes')).toContainText('busybox-httpd');
+      await expect(other.getByTestId('backup-archive-replaces')).toContainText('nothing of yours is replaced');
+      await expect(preview).toContainText('hello');
+      await other.screenshot({ path: `${SCREENSHOTS}/backup-archive-preview-1280.png`, fullPage: true });
+      await other.setViewportSize({ width: 390, height: 844 });
+      await other.screenshot({ path: `${SCREENSHOTS}/backup-archive-preview-390.png`, fullPage: true });
+      await other.setViewportSize({ width: 1280, height: 900 });
+
+      const restoring = Date.now();
+      await Promise.all([
+        other.waitForEvent('load', { timeout: START_MS }),
+        other.getByTestId('backup-import-restore').click(),
+      ]);
+      await expect(other.locator('body')).toHaveAttribute('data-hydrated', 'true');
+      await expect
+        .poll(() => other.evaluate(() => (window as unknown as Partial<HookWindow>).webvm?.state() ?? 'no-hook'),
+          { timeout: VM_READY_MS, intervals: [500, 1000] })
+        .toBe('ready');
+      const restored = await expect
+        .poll(() => other.evaluate(() => Object.values((window as unknown as HookWindow).webvm.appBook().applications)
+          .find((a) => a.name === 'hello')?.status ?? 'absent'), { timeout: START_MS, intervals: [500, 1000] })
+        .toBe('running');
+      void restored;
+      figure('backup with the VM: Restore → VM ready with hello running', seconds(Date.now() - restoring));
+      const served = await fresh.newPage();
+      await served.goto('/apps/hello/');
+      await expect(served.getByRole('heading', { level: 1 })).toHaveText('Hello from the VM', { timeout: 60_000 });
+      await served.close();
+      await other.goto('/packages');
+      await expect(other.locator('li.package-card[data-package="busybox-httpd"]')).toHaveAttribute('data-status', 'installed', { timeout: START_MS });
+      expect(otherErrors).toEqual([]);
+    } finally {
+      await fresh.close();
     }
   });
 

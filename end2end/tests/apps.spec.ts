@@ -922,4 +922,53 @@ test.describe.serial('applications', () => {
       .toBe(true);
     expect(pageErrors).toEqual([]);
   });
+
+  test('14. a device link opens the workspace in another browser once, which imports the server\'s copy', async ({ browser }) => {
+    test.setTimeout(120_000);
+    await page.goto('/backup');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await page.getByTestId('device-link-create').click();
+    const field = page.getByTestId('device-link-new');
+    await expect(field).toHaveValue(/\/join\/[0-9a-f]{64}$/);
+    const url = await field.inputValue();
+    await page.getByTestId('device-link').screenshot({ path: `${SCREENSHOTS}/device-link-1280.png` });
+    const names = Object.values((await book()).applications).map((app) => app.name).sort();
+    expect(names.length).toBeGreaterThan(0);
+
+    const other = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    try {
+      const tab = await other.newPage();
+      const otherErrors: string[] = [];
+      tab.on('pageerror', (error) => otherErrors.push(error.message));
+      const joined = Date.now();
+      await tab.goto(url);
+      await expect(tab.locator('body')).toHaveAttribute('data-hydrated', 'true');
+      await tab.screenshot({ path: `${SCREENSHOTS}/join-390.png`, fullPage: true });
+      await tab.getByTestId('join-redeem').click();
+      await expect(tab).toHaveURL(/\/backup\?from=server$/, { timeout: 30_000 });
+      await expect(tab.getByTestId('backup-import-preview')).toBeVisible({ timeout: 60_000 });
+      await expect(tab.getByTestId('backup-import-added')).toHaveText(String(names.length));
+      await tab.getByTestId('backup-import-apply').click();
+      await expect(tab.getByTestId('backup-imported')).toBeVisible({ timeout: 30_000 });
+      figure('device link: open → apps imported in the other browser', seconds(Date.now() - joined));
+      const imported = await tab.evaluate(() => Object.values((window as unknown as { webvm: { appBook(): { applications: Record<string, { name: string }> } } })
+        .webvm.appBook().applications).map((app) => app.name).sort());
+      expect(imported).toEqual(names);
+      await tab.screenshot({ path: `${SCREENSHOTS}/join-imported-390.png`, fullPage: true });
+      // The link worked once: a third browser is refused.
+      const third = await browser.newContext();
+      try {
+        const late = await third.newPage();
+        await late.goto(url);
+        await expect(late.locator('body')).toHaveAttribute('data-hydrated', 'true');
+        await late.getByTestId('join-redeem').click();
+        await expect(late.getByTestId('join-error')).toContainText('has been used or has expired');
+      } finally {
+        await third.close();
+      }
+      expect(otherErrors).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
 });

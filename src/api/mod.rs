@@ -12,6 +12,7 @@ use crate::model::{
 pub mod applications;
 #[cfg(feature = "ssr")]
 pub mod context;
+pub mod devices;
 pub mod server_link;
 pub mod status_pages;
 
@@ -229,6 +230,8 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
         <status_pages::CreateStatusLink as server_fn::ServerFn>::PATH,
         <status_pages::RevokeStatusLink as server_fn::ServerFn>::PATH,
         <status_pages::ReportStatus as server_fn::ServerFn>::PATH,
+        <devices::CreateDeviceLink as server_fn::ServerFn>::PATH,
+        <devices::RedeemDeviceLink as server_fn::ServerFn>::PATH,
     ],
     body_limits: &[
         (

@@ -10,6 +10,11 @@ use super::vm::{Snapshot, VmError};
 
 /// The key of the hibernation snapshot (one per browser profile and origin).
 pub const HIBERNATE_KEY: &str = "hibernate";
+/// Where an imported snapshot waits until the import's records are written.
+const STAGED_KEY: &str = "import-staged";
+/// The workspace record written with an import's records: its staged snapshot is to
+/// become the hibernation snapshot.
+pub const IMPORT_MARKER: &str = "vm-import";
 
 fn storage_error(error: &wasm_bindgen::JsValue) -> VmError {
     let (name, message) = bridge::js_error(error);
@@ -72,4 +77,50 @@ pub async fn delete() -> Result<(), VmError> {
 /// Asks the browser to keep our storage under pressure; whether it agreed.
 pub async fn persist() -> bool {
     bridge::persist_storage().await.as_bool().unwrap_or(false)
+}
+
+/// Stores an imported snapshot beside the hibernation one, which it replaces only once the
+/// import's records are written (see [`finish_pending_import`]).
+pub async fn stage(meta: &SnapshotMeta, buffer: &js_sys::ArrayBuffer) -> Result<(), VmError> {
+    let text = serde_json::to_string(meta).map_err(|error| VmError::Storage(error.to_string()))?;
+    bridge::snapshot_put(STAGED_KEY, &text, buffer)
+        .await
+        .map(|_| ())
+        .map_err(|error| storage_error(&error))
+}
+
+/// Drops a staged snapshot whose import did not write its records.
+pub async fn discard_staged() {
+    let _ = bridge::snapshot_delete(STAGED_KEY).await;
+}
+
+/// Ends an import: after its records (with [`IMPORT_MARKER`]) are written, the staged
+/// snapshot becomes the hibernation snapshot and the marker goes. Called by the import and
+/// again before every restore, so an import interrupted between the two is finished on the
+/// next load; a staged snapshot without the marker is the leftover of an import that never
+/// wrote its records, and is dropped.
+pub async fn finish_pending_import() -> Result<(), VmError> {
+    let marker = bridge::workspace_record(IMPORT_MARKER)
+        .await
+        .map_err(|error| storage_error(&error))?;
+    if marker.is_null() || marker.is_undefined() {
+        if bridge::snapshot_meta(STAGED_KEY)
+            .await
+            .is_ok_and(|meta| !meta.is_null())
+        {
+            discard_staged().await;
+        }
+        return Ok(());
+    }
+    bridge::snapshot_promote(STAGED_KEY, HIBERNATE_KEY)
+        .await
+        .map_err(|error| storage_error(&error))?;
+    let clear = js_sys::Array::of1(&js_sys::Array::of2(
+        &IMPORT_MARKER.into(),
+        &wasm_bindgen::JsValue::NULL,
+    ));
+    bridge::workspace_records_put(&clear)
+        .await
+        .map(|_| ())
+        .map_err(|error| storage_error(&error))
 }

@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::lifecycle::{StateMachine, TransitionError};
 use crate::model::{
-    Application, ApplicationId, ApplicationStatus, DependencyGraph, DeploymentOperation,
-    DeploymentStatus, RuntimeCompatibility,
+    Application, ApplicationId, ApplicationServerSettings, ApplicationStatus, DependencyGraph,
+    DeploymentOperation, DeploymentStatus, RuntimeCompatibility,
 };
 
 /// The record's format. Each version has an upgrade to the next in [`AppBook::from_json`].
-pub const APP_BOOK_SCHEMA_VERSION: u32 = 1;
+pub const APP_BOOK_SCHEMA_VERSION: u32 = 2;
 /// Deployments kept per application in the history (the newest).
 pub const DEPLOYMENTS_KEPT: usize = 20;
 /// Log lines kept per deployment (the newest; the first line then says lines were dropped).
@@ -82,6 +82,9 @@ pub struct AppBook {
     /// resumes the VM from a snapshot adopts it instead of starting another).
     #[serde(default)]
     pub processes: BTreeMap<ApplicationId, RecordedProcess>,
+    /// The workspace's settings (the seed's `ApplicationStore.settings`; format 2 on).
+    #[serde(default)]
+    pub settings: ApplicationServerSettings,
 }
 
 /// An application's process in the guest, as the agent knows it.
@@ -102,8 +105,33 @@ impl Default for AppBook {
             deployments: BTreeMap::new(),
             current_releases: BTreeMap::new(),
             processes: BTreeMap::new(),
+            settings: ApplicationServerSettings::default(),
         }
     }
+}
+
+/// Upgrades a stored record of format `from` to the next format, returning it:
+/// * 1 → 2: the workspace's settings move into the record (`settings`, the defaults: format
+///   1 had none stored).
+pub fn upgrade_record(value: &mut serde_json::Value, from: u32) -> Result<u32, RecordError> {
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| RecordError::Unreadable("it is not a JSON object".to_owned()))?;
+    let to = match from {
+        1 => {
+            let settings = serde_json::to_value(ApplicationServerSettings::default())
+                .map_err(|error| RecordError::Unreadable(error.to_string()))?;
+            object.entry("settings").or_insert(settings);
+            2
+        }
+        other => {
+            return Err(RecordError::Unreadable(format!(
+                "format {other} has no upgrade"
+            )))
+        }
+    };
+    object.insert("schemaVersion".to_owned(), to.into());
+    Ok(to)
 }
 
 /// Statuses in which the application's process exists.
@@ -123,18 +151,21 @@ const AT_REST: [ApplicationStatus; 5] = [
 ];
 
 impl AppBook {
-    /// Reads a stored record, upgrading older formats. Format 1 is the first: there is
-    /// nothing to upgrade yet; a record without `schemaVersion` is refused as unreadable.
+    /// Reads a stored record, upgrading older formats one version at a time (see
+    /// [`upgrade_record`]); a record without `schemaVersion` is refused as unreadable.
     pub fn from_json(text: &str) -> Result<AppBook, RecordError> {
-        let value: serde_json::Value = serde_json::from_str(text)
+        let mut value: serde_json::Value = serde_json::from_str(text)
             .map_err(|error| RecordError::Unreadable(error.to_string()))?;
         let found = value
             .get("schemaVersion")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| RecordError::Unreadable("it has no schemaVersion".to_owned()))?;
-        let found = u32::try_from(found).unwrap_or(u32::MAX);
-        if found > APP_BOOK_SCHEMA_VERSION {
-            return Err(RecordError::Newer { found });
+        let mut version = u32::try_from(found).unwrap_or(u32::MAX);
+        if version > APP_BOOK_SCHEMA_VERSION {
+            return Err(RecordError::Newer { found: version });
+        }
+        while version < APP_BOOK_SCHEMA_VERSION {
+            version = upgrade_record(&mut value, version)?;
         }
         serde_json::from_value(value).map_err(|error| RecordError::Unreadable(error.to_string()))
     }

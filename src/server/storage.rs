@@ -12,6 +12,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
+mod devices;
 mod status_pages;
 
 pub use status_pages::{ShareLink, SharedApplication};
@@ -264,16 +265,27 @@ impl Storage {
             .bind(credentials.id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|row| {
-            let stored: String = row.try_get("token_sha256").ok()?;
-            // Constant time, so the comparison leaks nothing about the stored hash.
-            let equal: bool = subtle::ConstantTimeEq::ct_eq(
-                stored.as_bytes(),
-                sha256_hex(&credentials.token).as_bytes(),
-            )
-            .into();
-            equal.then_some(credentials.id)
-        }))
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let stored: String = row.try_get("token_sha256")?;
+        // Constant time, so the comparison leaks nothing about the stored hash.
+        let equal: bool = subtle::ConstantTimeEq::ct_eq(
+            stored.as_bytes(),
+            sha256_hex(&credentials.token).as_bytes(),
+        )
+        .into();
+        // Else the token of another browser that redeemed a device link (looked up by its
+        // hash: a random 256-bit token's hash reveals nothing by timing).
+        if equal
+            || self
+                .is_device_token(credentials.id, &credentials.token)
+                .await?
+        {
+            Ok(Some(credentials.id))
+        } else {
+            Ok(None)
+        }
     }
 
     /// The last VM status the workspace's browser mirrored, if any.

@@ -15,7 +15,7 @@ use crate::domain::mirror_queue::{MirrorQueue, MirrorWrite, Outcome, QueueError}
 use crate::model::ApplicationId;
 
 /// The IndexedDB key of the queue.
-const QUEUE_KEY: &str = "mirror-queue";
+pub(super) const QUEUE_KEY: &str = "mirror-queue";
 /// How often the loop looks for due writes.
 const POLL_MS: u64 = 250;
 

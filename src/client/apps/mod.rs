@@ -18,6 +18,7 @@ pub mod deploy;
 pub mod local_sync;
 pub mod sources;
 
+pub use archive::{is_archive, ArchiveExported, ArchivePreview, ArchiveProgress};
 pub use restore::{ImportPreview, MAX_BACKUP_BYTES};
 
 use std::collections::BTreeMap;
@@ -376,9 +377,9 @@ impl AppManager {
         self.catalog.with(Option::is_some)
     }
 
-    /// The settings in effect (the defaults until settings are stored: issue 12).
+    /// The settings in effect: this browser's record's (the defaults until changed).
     pub fn settings(&self) -> ApplicationServerSettings {
-        ApplicationServerSettings::default()
+        self.book.with_untracked(|book| book.settings.clone())
     }
 
     /// A new draft from a preset: its name made unique, a port allocated from the
@@ -501,6 +502,7 @@ impl AppManager {
 mod actions;
 #[cfg(feature = "hydrate")]
 mod app_bridge;
+mod archive;
 mod backup;
 #[cfg(feature = "hydrate")]
 mod mirror;

@@ -18,7 +18,7 @@ extern "C" {
 }
 
 /// The IndexedDB key of the application record.
-const BOOK_KEY: &str = "applications";
+pub(super) const BOOK_KEY: &str = "applications";
 
 impl AppManager {
     /// Reads the record: an empty one when there is none, or when it is unreadable (its

@@ -51,11 +51,13 @@ impl AppManager {
             .book
             .with_untracked(|book| book.applications.values().cloned().collect());
         let resources = self.vm.status.get_untracked().system_resources;
+        let settings = self.settings();
         let workspace = Workspace {
             applications: &existing,
             installed: &installed,
             catalog: &packages,
             resources: &resources,
+            settings: &settings,
         };
         let plan = plan_import(&imported, workspace, Utc::now())
             .map_err(|problems| BackupError::Invalid { problems })?;
@@ -136,7 +138,7 @@ impl AppManager {
 }
 
 /// The sealed values of `applications` that this browser's key does not open.
-async fn sealed_elsewhere(applications: &[Application]) -> Vec<String> {
+pub(super) async fn sealed_elsewhere(applications: &[Application]) -> Vec<String> {
     use crate::client::secrets::unseal;
     let mut unopened = Vec::new();
     for application in applications {

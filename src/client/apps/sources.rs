@@ -248,6 +248,16 @@ impl Picked {
 
     /// The one file picked, as UTF-8 text, with its name (a backup file). Refused, before
     /// reading, when nothing or a folder was picked or the file is over `max_bytes`.
+    /// The first picked file's name (empty when nothing was picked).
+    pub fn file_name(&self) -> String {
+        #[cfg(feature = "hydrate")]
+        {
+            browser::text_field(&browser::field(&self.items.get(0), "file"), "name")
+        }
+        #[cfg(not(feature = "hydrate"))]
+        String::new()
+    }
+
     pub async fn single_text(&self, max_bytes: u64) -> Result<(String, String), SourceError> {
         #[cfg(feature = "hydrate")]
         {
@@ -275,6 +285,20 @@ impl Picked {
             let _ = max_bytes;
             Err(SourceError::BrowserOnly)
         }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+impl Picked {
+    /// The one picked file as the browser's `File`, with its name and size.
+    pub(super) fn single_file(&self) -> Result<(String, u64, wasm_bindgen::JsValue), SourceError> {
+        let file = browser::field(&self.items.get(0), "file");
+        if file.is_undefined() || file.is_null() {
+            return Err(SourceError::NothingChosen);
+        }
+        let name = browser::text_field(&file, "name");
+        let size = browser::number_field(&file, "size").max(0.0) as u64;
+        Ok((name, size, file))
     }
 }
 

@@ -326,6 +326,8 @@ mod recovery;
 
 #[cfg(feature = "hydrate")]
 pub use dpkg::{DpkgInstaller, InstallerError, Reporter, RuntimeInstaller};
+#[cfg(feature = "hydrate")]
+pub(crate) use record::BOOK_KEY as PACKAGE_RECORD_KEY;
 
 /// A JS error's message.
 #[cfg(feature = "hydrate")]

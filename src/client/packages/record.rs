@@ -17,7 +17,7 @@ extern "C" {
 }
 
 /// The IndexedDB key of the package record.
-const BOOK_KEY: &str = "packages";
+pub(crate) const BOOK_KEY: &str = "packages";
 
 impl PackageManager {
     /// Reads the record: a fresh one when there is none, or when it is unreadable (its text

@@ -114,6 +114,18 @@ extern "C" {
     #[wasm_bindgen(js_name = snapshotDelete, catch)]
     pub async fn snapshot_delete(key: &str) -> Result<JsValue, JsValue>;
 
+    /// Moves the snapshot under `from` to `to` in one transaction; whether `from` existed.
+    #[wasm_bindgen(js_name = snapshotPromote, catch)]
+    pub async fn snapshot_promote(from: &str, to: &str) -> Result<JsValue, JsValue>;
+
+    /// The workspace record under `key` (JSON text), or `null`.
+    #[wasm_bindgen(js_name = recordGet, catch)]
+    pub async fn workspace_record(key: &str) -> Result<JsValue, JsValue>;
+
+    /// Writes `[key, text | null]` pairs to the workspace records in one transaction.
+    #[wasm_bindgen(js_name = recordsPut, catch)]
+    pub async fn workspace_records_put(entries: &js_sys::Array) -> Result<JsValue, JsValue>;
+
     /// `navigator.storage.persist()`, never rejecting.
     #[wasm_bindgen(js_name = persistStorage)]
     pub async fn persist_storage() -> JsValue;

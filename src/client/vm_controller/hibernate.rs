@@ -11,7 +11,7 @@ use super::boot::BootSource;
 use super::runtime::{now_ms, snapshot_meta, Runtime};
 use super::{SavedState, VmController, VmViewStoreFields};
 use crate::client::snapshot_store;
-use crate::client::vm::image::{snapshot_mismatch, GuestManifest};
+use crate::client::vm::image::{snapshot_mismatch, GuestManifest, SnapshotMeta};
 use crate::client::vm::{Snapshot, VmEngine, VmError};
 use crate::model::WebVMState;
 
@@ -101,6 +101,14 @@ impl VmController {
     /// that a reload resumes from here: called after a package install or removal.
     /// Returns the snapshot's size. The VM stays `ready` throughout.
     pub async fn checkpoint(&self) -> Result<u64, VmError> {
+        self.checkpoint_snapshot()
+            .await
+            .map(|(_, snapshot)| snapshot.size)
+    }
+
+    /// [`VmController::checkpoint`], returning the snapshot and its record (for a backup
+    /// archive, which holds the machine as it is now).
+    pub async fn checkpoint_snapshot(&self) -> Result<(SnapshotMeta, Snapshot), VmError> {
         let runtime = self
             .runtime()
             .ok_or_else(|| VmError::NotRunning(String::new()))?;
@@ -121,7 +129,19 @@ impl VmController {
             saved_at: meta.saved_at,
             size: meta.size,
         }));
-        Ok(snapshot.size)
+        Ok((meta, snapshot))
+    }
+
+    /// Why a snapshot with record `meta` (from a backup archive) can't be restored into
+    /// this page's machine: another guest image, emulator build or memory size.
+    pub async fn snapshot_misfit(&self, meta: &SnapshotMeta) -> Option<String> {
+        let Some(runtime) = self.runtime() else {
+            return Some("this page has no VM".into());
+        };
+        match self.fetch_manifest().await {
+            Ok(manifest) => snapshot_mismatch(meta, &manifest.hash, &runtime.settings),
+            Err(error) => Some(format!("the server's guest image is unknown ({error})")),
+        }
     }
 
     /// After a failed hibernate: the VM runs on, and the user learns why.
@@ -188,6 +208,9 @@ impl VmController {
         manifest: Option<&GuestManifest>,
     ) -> Option<Snapshot> {
         let runtime = self.runtime()?;
+        if let Err(error) = snapshot_store::finish_pending_import().await {
+            self.notice(format!("An imported VM could not be put in place: {error}"));
+        }
         let meta = match snapshot_store::load_meta().await {
             Ok(Some(meta)) => meta,
             Ok(None) => return None,

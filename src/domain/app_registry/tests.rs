@@ -276,6 +276,7 @@ fn stored_records_are_read_by_schema_version() {
     assert_eq!(AppBook::from_json(&text), Ok(book));
     let cases = [
         ("{\"applications\":{}}", "no schemaVersion"),
+        ("{\"schemaVersion\":0}", "format 0 has no upgrade"),
         ("{\"schemaVersion\":99}", "newer version"),
         ("not json", "unreadable"),
     ];
@@ -283,6 +284,37 @@ fn stored_records_are_read_by_schema_version() {
         let error = AppBook::from_json(text).expect_err(text).to_string();
         assert!(error.contains(expected), "{text}: {error}");
     }
+}
+
+#[test]
+fn a_format_1_record_is_upgraded_with_the_default_settings() {
+    let book = book_with(&draft("shop"));
+    let mut value = serde_json::to_value(&book).expect("serializes");
+    // Format 1 as it was written: no settings.
+    let object = value.as_object_mut().expect("an object");
+    object.remove("settings");
+    object.insert("schemaVersion".into(), 1.into());
+    let upgraded = AppBook::from_json(&value.to_string()).expect("upgraded");
+    assert_eq!(upgraded.schema_version, APP_BOOK_SCHEMA_VERSION);
+    assert_eq!(upgraded.settings, ApplicationServerSettings::default());
+    assert_eq!(upgraded.applications, book.applications);
+
+    // Each step alone: 1 → 2.
+    let mut one = serde_json::json!({ "schemaVersion": 1, "applications": {} });
+    assert_eq!(upgrade_record(&mut one, 1), Ok(2));
+    assert_eq!(one["schemaVersion"], 2);
+    assert!(one["settings"]["portRange"].is_object(), "{one}");
+    // A format 2 record keeps its own settings.
+    let mut custom = book.clone();
+    custom.settings.releases_kept = 7;
+    let text = serde_json::to_string(&custom).expect("serializes");
+    assert_eq!(
+        AppBook::from_json(&text)
+            .expect("read")
+            .settings
+            .releases_kept,
+        7
+    );
 }
 
 #[test]

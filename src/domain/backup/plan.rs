@@ -3,8 +3,8 @@
 //!
 //! An import merges: each application of the backup **replaces** the one here with its id,
 //! or else with its name (names are unique); any other is **added**; the applications here
-//! that the backup does not hold are **kept**. (Settings are not stored in this browser
-//! yet, so the backup's are checked but not applied.)
+//! that the backup does not hold are **kept**. The backup's settings replace this
+//! browser's (the preview says so when they differ).
 //! A JSON backup holds no files and no VM: each imported application arrives as a draft, to
 //! be deployed again, and the runtimes it needs that are not installed here are listed to be
 //! installed from this server's catalog.
@@ -17,8 +17,9 @@ use super::import::{needs_files, Finding, ImportedBackup, Place};
 use crate::domain::app_registry::{AppBook, RUNNING};
 use crate::domain::validation::ValidationRules;
 use crate::model::{
-    AppName, Application, ApplicationId, ApplicationMetrics, ApplicationStatus, HealthStatus,
-    PackageId, PackageStatus, RuntimeCompatibility, RuntimePackage, SystemResources,
+    AppName, Application, ApplicationId, ApplicationMetrics, ApplicationServerSettings,
+    ApplicationStatus, HealthStatus, PackageId, PackageStatus, RuntimeCompatibility,
+    RuntimePackage, SystemResources,
 };
 
 /// One application the import replaces.
@@ -52,6 +53,8 @@ pub struct ImportPlan {
     pub needing_files: Vec<AppName>,
     /// The backup's warnings, and the plan's.
     pub warnings: Vec<Finding>,
+    /// The backup's settings, when they differ from this browser's (they replace them).
+    pub settings: Option<ApplicationServerSettings>,
 }
 
 /// This workspace, as the plan needs it.
@@ -62,6 +65,8 @@ pub struct Workspace<'a> {
     /// This server's catalog.
     pub catalog: &'a [RuntimePackage],
     pub resources: &'a SystemResources,
+    /// This browser's settings.
+    pub settings: &'a ApplicationServerSettings,
 }
 
 /// Checks `imported` against `workspace` and says what applying it would do; refused, with
@@ -210,6 +215,7 @@ pub fn plan_import(
         runtimes_unavailable,
         needing_files,
         warnings,
+        settings: (backup.settings != *workspace.settings).then(|| backup.settings.clone()),
     })
 }
 
@@ -244,6 +250,9 @@ impl ImportPlan {
         for application in &self.applications {
             book.remove(application.id);
             book.save(application.clone());
+        }
+        if let Some(settings) = &self.settings {
+            book.settings = settings.clone();
         }
     }
 }

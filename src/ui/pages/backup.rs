@@ -3,6 +3,8 @@
 //! `ApplicationServerBackup`, made by `domain::backup`), and the import of a backup file
 //! (`import`).
 
+mod archive;
+mod device_link;
 mod import;
 
 use leptos::prelude::*;
@@ -25,6 +27,7 @@ pub fn BackupPage() -> impl IntoView {
         />
         <BrowserExport />
         <import::BackupImport />
+        <device_link::DeviceLink />
         <Suspense fallback=|| view! { <Loading label="Loading…" /> }>
             {move || Suspend::new(async move {
                 match overview.await {
@@ -138,6 +141,7 @@ fn BrowserExport() -> impl IntoView {
                 Ok(message) => view! { <p class="muted" role="status" data-testid="backup-exported">{message}</p> }.into_any(),
                 Err(message) => view! { <p class="inline-error" role="alert">{message}</p> }.into_any(),
             })}
+            <archive::ArchiveExport include_history=include_history.into() include_secrets=include_secrets.into() />
         </section>
     }
 }

@@ -32,11 +32,13 @@ fn plan(existing: &[Application], backup: &ImportedBackup) -> Result<ImportPlan,
     let installed: BTreeSet<PackageId> = [id("nginx")].into();
     let catalog = catalog();
     let resources = SystemResources::default();
+    let settings = ApplicationServerSettings::default();
     let workspace = Workspace {
         applications: existing,
         installed: &installed,
         catalog: &catalog,
         resources: &resources,
+        settings: &settings,
     };
     plan_import(backup, workspace, now())
         .map_err(|problems| problems.iter().map(ToString::to_string).collect())

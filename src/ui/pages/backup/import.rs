@@ -6,11 +6,16 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos::web_sys::HtmlInputElement;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
 
 use crate::client::apps::sources::Picked;
-use crate::client::apps::{AppManager, ImportPreview, MAX_BACKUP_BYTES};
+use crate::client::apps::{
+    is_archive, AppManager, ArchivePreview, ArchiveProgress, ImportPreview, MAX_BACKUP_BYTES,
+};
 use crate::domain::backup::{BackupError, Finding};
 use crate::model::{AppName, PackageId};
+use crate::ui::components::ProgressBar;
+use crate::ui::format::{megabytes, timestamp};
 
 /// Where the import is.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +38,12 @@ enum Stage {
     },
     /// Reading the file or applying failed.
     Failed(String),
+    /// A backup archive being read and checked.
+    Checking(ArchiveProgress),
+    /// An archive that passed every check; waiting for the user.
+    ArchiveReady(ArchivePreview),
+    /// An archive being restored (the page reloads at the end).
+    Restoring(ArchivePreview, ArchiveProgress),
 }
 
 #[component]
@@ -42,6 +53,19 @@ pub fn BackupImport() -> impl IntoView {
     let pick = move |picked: Picked| {
         stage.set(Stage::Reading);
         spawn_local(async move {
+            if is_archive(&picked).await {
+                let file = picked.file_name();
+                let checked = manager
+                    .preview_archive(&picked, |progress| {
+                        stage.try_set(Stage::Checking(progress));
+                    })
+                    .await;
+                stage.try_set(match checked {
+                    Ok(preview) => Stage::ArchiveReady(preview),
+                    Err(error) => Stage::Refused { file, error },
+                });
+                return;
+            }
             let next = match picked.single_text(MAX_BACKUP_BYTES).await {
                 Err(error) => Stage::Failed(error.to_string()),
                 Ok((file, text)) => match manager.preview_import(file.clone(), &text).await {
@@ -67,13 +91,64 @@ pub fn BackupImport() -> impl IntoView {
             stage.try_set(next);
         });
     };
+    let restore = move |preview: ArchivePreview| {
+        let first = ArchiveProgress {
+            step: "Starting".into(),
+            done: 0,
+            total: 1,
+        };
+        stage.set(Stage::Restoring(preview.clone(), first));
+        spawn_local(async move {
+            let shown = preview.clone();
+            let outcome = manager
+                .apply_archive(&preview, move |progress| {
+                    stage.try_set(Stage::Restoring(shown.clone(), progress));
+                })
+                .await;
+            if let Err(error) = outcome {
+                stage.try_set(Stage::Failed(format!("Nothing was restored: {error}")));
+            }
+        });
+    };
     let writable = manager.writable;
     let ready = move || writable.get() && manager.catalog_loaded();
+    // The server's copy of this workspace (what it mirrors), imported like a file: after a
+    // device link (`?from=server`), or for a browser whose own data is gone.
+    let import_server_copy = move || {
+        stage.set(Stage::Reading);
+        spawn_local(async move {
+            let file = "the server's copy".to_string();
+            let next = match crate::api::server_backup().await {
+                Err(error) => {
+                    Stage::Failed(format!("The server's copy could not be read: {error}"))
+                }
+                Ok(backup) => match serde_json::to_string(&backup) {
+                    Err(error) => Stage::Failed(error.to_string()),
+                    Ok(text) => match manager.preview_import(file.clone(), &text).await {
+                        Ok(preview) => Stage::Ready(preview),
+                        Err(error) => Stage::Refused { file, error },
+                    },
+                },
+            };
+            stage.try_set(next);
+        });
+    };
+    let from_server = use_query_map().read_untracked().get("from").as_deref() == Some("server");
+    Effect::new(move |started: Option<bool>| {
+        if started == Some(true) {
+            return true;
+        }
+        if !from_server || !ready() {
+            return false;
+        }
+        import_server_copy();
+        true
+    });
     view! {
         <section class="card backup-import" aria-labelledby="backup-import" data-testid="backup-import">
             <h2 id="backup-import">"Import a backup"</h2>
             <p class="muted">
-                "A JSON backup from this program or another implementation of the same data model. "
+                "A JSON backup from this program or another implementation of the same data model, or a backup with the VM (.tar). "
                 "Nothing changes until you have seen what it would change."
             </p>
             <div class="field">
@@ -82,14 +157,23 @@ pub fn BackupImport() -> impl IntoView {
                     id="backup-import-file"
                     data-testid="backup-import-file"
                     type="file"
-                    accept=".json,application/json"
-                    disabled=move || !ready() || matches!(stage.get(), Stage::Reading | Stage::Applying(_))
+                    accept=".json,.tar,application/json,application/x-tar"
+                    disabled=move || !ready() || matches!(stage.get(), Stage::Reading | Stage::Applying(_) | Stage::Checking(_) | Stage::Restoring(..))
                     on:change=move |event| pick(Picked::from_input(&event_target::<HtmlInputElement>(&event)))
                 />
                 <Show when=move || !ready()>
                     <span class="field-hint">"Waiting for this browser's record and the runtime catalog…"</span>
                 </Show>
             </div>
+            <button
+                type="button"
+                class="button button--secondary"
+                data-testid="backup-import-server"
+                disabled=move || !ready() || matches!(stage.get(), Stage::Reading | Stage::Applying(_) | Stage::Checking(_) | Stage::Restoring(..))
+                on:click=move |_| import_server_copy()
+            >
+                "Import the server's copy"
+            </button>
             {move || match stage.get() {
                 Stage::Idle => ().into_any(),
                 Stage::Reading => view! { <p role="status" class="muted">"Reading and checking the backup…"</p> }.into_any(),
@@ -113,6 +197,34 @@ pub fn BackupImport() -> impl IntoView {
                 Stage::Applying(preview) => view! {
                     <Preview preview />
                     <p role="status" class="muted">"Importing…"</p>
+                }
+                .into_any(),
+                Stage::Checking(progress) => view! {
+                    <div role="status" data-testid="backup-import-checking">
+                        <ProgressBar label="Checking the backup archive" percent=progress.percent() detail=progress.step />
+                    </div>
+                }
+                .into_any(),
+                Stage::ArchiveReady(preview) => {
+                    let chosen = preview.clone();
+                    view! {
+                        <ArchiveSummary preview />
+                        <div class="package-actions">
+                            <button type="button" class="button" data-testid="backup-import-restore" on:click=move |_| restore(chosen.clone())>
+                                "Restore this VM"
+                            </button>
+                            <button type="button" class="button button--secondary" on:click=move |_| stage.set(Stage::Idle)>
+                                "Cancel"
+                            </button>
+                        </div>
+                    }
+                    .into_any()
+                }
+                Stage::Restoring(preview, progress) => view! {
+                    <ArchiveSummary preview />
+                    <div role="status" data-testid="backup-import-restoring">
+                        <ProgressBar label="Restoring the VM" percent=progress.percent() detail=progress.step />
+                    </div>
                 }
                 .into_any(),
                 Stage::Applied { count, runtimes, needing_files, sealed_elsewhere } => view! {
@@ -272,6 +384,71 @@ fn Applied(
                 {install}
                 <A href="/applications" attr:class="button button--secondary">"Your applications"</A>
             </div>
+        </div>
+    }
+}
+
+/// What restoring a backup archive changes: the whole VM is replaced.
+#[component]
+fn ArchiveSummary(preview: ArchivePreview) -> impl IntoView {
+    let join = |names: Vec<String>| {
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let restored = join(
+        preview
+            .applications
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    );
+    let replaced = preview
+        .replaced_here
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    let runtimes = join(preview.runtimes.iter().map(ToString::to_string).collect());
+    let warnings = preview.warnings.clone();
+    view! {
+        <div class="backup-import__preview" data-testid="backup-archive-preview">
+            <h3>{format!("What restoring “{}” changes", preview.file_name)}</h3>
+            <dl class="stats">
+                <div class="stat"><dt>"Applications"</dt><dd><span class="stat__value" data-testid="backup-archive-apps">{preview.applications.len()}</span></dd></div>
+                <div class="stat"><dt>"With their files"</dt><dd><span class="stat__value">{preview.releases}</span></dd></div>
+                <div class="stat"><dt>"VM snapshot"</dt><dd><span class="stat__value">{megabytes(preview.snapshot_bytes as f64 / 1_048_576.0)}</span></dd></div>
+            </dl>
+            <ul class="backup-import__changes">
+                <li data-testid="backup-archive-snapshot">
+                    {format!("VM snapshot: included, saved {}. Every part matches the archive's SHA-256 manifest.", timestamp(&preview.saved_at))}
+                </li>
+                <li>"Restores: " {restored}</li>
+                <li data-testid="backup-archive-runtimes">"Runtimes installed in it: " {runtimes}</li>
+                <li data-testid="backup-archive-replaces">
+                    {if replaced.is_empty() {
+                        "This browser has no applications; nothing of yours is replaced.".to_string()
+                    } else {
+                        format!("Replaces this browser's VM and its {} application(s): {}", replaced.len(), replaced.join(", "))
+                    }}
+                </li>
+                {(!preview.sealed_elsewhere.is_empty()).then(|| view! {
+                    <li data-testid="backup-import-secrets">
+                        "Sealed by another browser, to enter again after the import: "
+                        {preview.sealed_elsewhere.join(", ")}
+                    </li>
+                })}
+            </ul>
+            {(!warnings.is_empty()).then(|| {
+                let count = warnings.len();
+                view! {
+                    <details class="backup-import__warnings">
+                        <summary>{format!("{count} warning(s)")}</summary>
+                        <FindingList findings=warnings test_id="backup-import-warnings" />
+                    </details>
+                }
+            })}
         </div>
     }
 }

@@ -883,6 +883,70 @@ async fn a_device_link_opens_the_workspace_in_one_other_browser_once() {
 }
 
 #[tokio::test]
+async fn settings_are_mirrored_after_the_rules_and_the_server_backup_carries_them() {
+    let server = start().await;
+    let app = application("settled-site", 8080);
+    let cookie = save_first(&server, &app).await;
+    let mut settings = webvm_appserver::model::ApplicationServerSettings {
+        releases_kept: 0,
+        ..Default::default()
+    };
+    let body = |settings: &webvm_appserver::model::ApplicationServerSettings| {
+        json!({ "settings": settings }).to_string()
+    };
+    let refused = post(
+        &server,
+        "save_settings",
+        "application/json",
+        body(&settings),
+        &cookie_header(&cookie),
+    )
+    .await;
+    assert!(
+        refused.problems().contains("releases kept 0"),
+        "{}",
+        refused.body
+    );
+    settings.releases_kept = 7;
+    let saved = post(
+        &server,
+        "save_settings",
+        "application/json",
+        body(&settings),
+        &cookie_header(&cookie),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let stored = server
+        .storage
+        .workspace_settings(workspace_of(&cookie))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.releases_kept, 7);
+    let backup: Value = reqwest::Client::new()
+        .get(format!("{}/api/server_backup", server.base))
+        .header("cookie", cookie.clone().unwrap_or_default())
+        .send()
+        .await
+        .expect("backup")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(backup["settings"]["releasesKept"], 7, "{backup}");
+    // No workspace, nothing to store them in.
+    let answer = post(
+        &server,
+        "save_settings",
+        "application/json",
+        body(&settings),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+}
+
+#[tokio::test]
 async fn two_hundred_concurrent_writers_lose_no_write() {
     let server = start_with(|edge| edge.writes_per_minute = 10_000).await;
     let cookie = save_first(&server, &application("first-writer", 9000)).await;

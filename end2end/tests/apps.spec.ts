@@ -971,4 +971,45 @@ test.describe.serial('applications', () => {
       await other.close();
     }
   });
+
+  test('15. settings: refused with the reason, saved into the record, kept across a reload, used for a new app\'s port', async () => {
+    test.setTimeout(120_000);
+    await page.goto('/settings');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByTestId('settings-port-start')).toHaveValue('8000', { timeout: 30_000 });
+    await page.getByTestId('settings-port-start').fill('9100');
+    await page.getByTestId('settings-port-end').fill('9000');
+    await page.getByTestId('settings-releases-kept').fill('0');
+    await page.getByTestId('settings-save').click();
+    const refused = page.getByTestId('settings-refused');
+    await expect(refused).toContainText('port range 9100–9000 ends before it starts');
+    await expect(refused).toContainText('releases kept 0 must be 1 to 20');
+    await page.screenshot({ path: `${SCREENSHOTS}/settings-refused-1280.png`, fullPage: true });
+    await page.getByTestId('settings-port-start').fill('9000');
+    await page.getByTestId('settings-port-end').fill('9100');
+    await page.getByTestId('settings-releases-kept').fill('5');
+    await page.getByTestId('settings-save').click();
+    await expect(page.getByTestId('settings-saved')).toContainText('outside the new range');
+    await page.reload();
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await expect(page.getByTestId('settings-port-start')).toHaveValue('9000', { timeout: 30_000 });
+    await expect(page.getByTestId('settings-releases-kept')).toHaveValue('5');
+    const settings = await page.evaluate(() => (window as unknown as { webvm: { appBook(): { settings: { portRange: { start: number } } } } }).webvm.appBook().settings);
+    expect(settings.portRange.start).toBe(9000);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: `${SCREENSHOTS}/settings-390.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    // A new application's port comes from the new range.
+    const form = await openNewForm();
+    await expect(form.getByLabel('Primary port', { exact: true })).toHaveValue(/^90\d\d$/, { timeout: 30_000 });
+    // Back to the defaults for whatever runs next.
+    await page.goto('/settings');
+    await expect(page.getByTestId('settings-port-start')).toHaveValue('9000', { timeout: 30_000 });
+    await page.getByTestId('settings-port-start').fill('8000');
+    await page.getByTestId('settings-port-end').fill('8999');
+    await page.getByTestId('settings-releases-kept').fill('3');
+    await page.getByTestId('settings-save').click();
+    await expect(page.getByTestId('settings-saved')).toBeVisible();
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -111,7 +111,10 @@ pub async fn server_backup() -> Result<crate::model::ApplicationServerBackup, Ap
         .workspace_vm_status(workspace)
         .await?
         .unwrap_or_default();
-    let settings = ApplicationServerSettings::default();
+    let settings = storage
+        .workspace_settings(workspace)
+        .await?
+        .unwrap_or_default();
     let source = BackupSource {
         webvm_state: &webvm_state,
         applications: &applications,
@@ -232,6 +235,7 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
         <status_pages::ReportStatus as server_fn::ServerFn>::PATH,
         <devices::CreateDeviceLink as server_fn::ServerFn>::PATH,
         <devices::RedeemDeviceLink as server_fn::ServerFn>::PATH,
+        <SaveSettings as server_fn::ServerFn>::PATH,
     ],
     body_limits: &[
         (
@@ -245,7 +249,34 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
     ],
 };
 
-/// The caller's settings (or the defaults) and facts about this server.
+/// Stores the workspace's settings in the mirror (the browser's record has them first),
+/// after checking them against the rules and the workspace's applications.
+#[server(prefix = "/api", endpoint = "save_settings", input = server_fn::codec::Json)]
+pub async fn save_settings(settings: ApplicationServerSettings) -> Result<(), AppError> {
+    use crate::domain::validation::ValidationRules;
+
+    let storage = context::storage()?;
+    let Some(workspace) = context::current_workspace(&storage).await? else {
+        return Err(AppError::not_found(
+            "This browser's workspace on the server",
+        ));
+    };
+    let applications = storage.list_applications(workspace).await?;
+    let catalog = storage.list_runtime_packages().await?;
+    let resources = crate::model::SystemResources::default();
+    let checked =
+        ValidationRules::new(&catalog, &applications, &resources, &settings).validate_settings();
+    if !checked.valid {
+        return Err(AppError::invalid(
+            "These settings were refused.",
+            checked.errors,
+        ));
+    }
+    storage.put_settings(workspace, &settings).await?;
+    Ok(())
+}
+
+/// The defaults and facts about this server.
 #[server(prefix = "/api", endpoint = "get_settings")]
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     let storage = context::storage()?;

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use crate::client::apps::{MirrorFailure, ServerLink};
 use crate::error::AppError;
 use crate::model::catalog::RuntimeCatalog;
-use crate::model::{Application, ApplicationId, StatusReport};
+use crate::model::{Application, ApplicationId, ApplicationServerSettings, StatusReport};
 
 /// The registry's link to this server's functions.
 pub struct ServerFunctions;
@@ -52,6 +52,13 @@ impl ServerLink for ServerFunctions {
             }
         }
         .boxed_local()
+    }
+
+    fn save_settings(
+        &self,
+        settings: ApplicationServerSettings,
+    ) -> LocalBoxFuture<'static, Result<(), MirrorFailure>> {
+        async move { super::save_settings(settings).await.map_err(mirror_failure) }.boxed_local()
     }
 
     fn report_status(

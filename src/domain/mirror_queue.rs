@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Application, ApplicationId};
+use crate::model::{Application, ApplicationId, ApplicationServerSettings};
 
 /// The queue's record format in IndexedDB.
 pub const QUEUE_SCHEMA_VERSION: u32 = 1;
@@ -36,9 +36,22 @@ pub const MAX_RETRY: Duration = Duration::minutes(5);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum MirrorWrite {
-    Save { application: Box<Application> },
-    Delete { name: String },
+    Save {
+        application: Box<Application>,
+    },
+    Delete {
+        name: String,
+    },
+    /// The workspace's settings, queued under [`SETTINGS_RECORD`].
+    Settings {
+        settings: Box<ApplicationServerSettings>,
+    },
 }
+
+/// The queue's key for the workspace's settings: the nil id, which no application has
+/// (application ids are random UUIDs), so the settings are one more record with one
+/// pending write, coalesced and retried like the others.
+pub const SETTINGS_RECORD: ApplicationId = uuid::Uuid::nil();
 
 /// Where a pending write stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ pub use status_pages::{ShareLink, SharedApplication};
 
 use super::config::Config;
 use crate::model::catalog::{CatalogDetails, PackageCatalogEntry};
-use crate::model::{Application, RuntimePackage, WebVMStatus};
+use crate::model::{Application, ApplicationServerSettings, RuntimePackage, WebVMStatus};
 
 /// Why the server could not start its storage. Each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +285,45 @@ impl Storage {
             Ok(Some(credentials.id))
         } else {
             Ok(None)
+        }
+    }
+
+    /// Stores the workspace's settings (the browser's, mirrored).
+    pub async fn put_settings(
+        &self,
+        workspace: Uuid,
+        settings: &ApplicationServerSettings,
+    ) -> Result<(), StorageError> {
+        let json =
+            serde_json::to_string(settings).map_err(|error| StorageError::CorruptDocument {
+                kind: "ApplicationServerSettings",
+                reason: error.to_string(),
+            })?;
+        sqlx::query("UPDATE workspaces SET settings = $1, updated_at = $2 WHERE id = $3")
+            .bind(json)
+            .bind(Utc::now().to_rfc3339())
+            .bind(workspace.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The workspace's settings as last mirrored, or `None` if none were.
+    pub async fn workspace_settings(
+        &self,
+        workspace: Uuid,
+    ) -> Result<Option<ApplicationServerSettings>, StorageError> {
+        let row = sqlx::query("SELECT settings FROM workspaces WHERE id = $1")
+            .bind(workspace.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row
+            .map(|row| row.try_get::<Option<String>, _>("settings"))
+            .transpose()?
+            .flatten()
+        {
+            Some(json) => decode("ApplicationServerSettings", &json).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -72,6 +72,7 @@ impl AppManager {
                     let answer = match write {
                         MirrorWrite::Save { application } => server.save(*application),
                         MirrorWrite::Delete { .. } => server.delete(id),
+                        MirrorWrite::Settings { settings } => server.save_settings(*settings),
                     };
                     async move { (id, revision, answer.await) }
                 });

@@ -163,6 +163,11 @@ pub trait ServerLink {
     fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
     /// Deletes an application from the mirror; deleting one the mirror never had is fine.
     fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
+    /// Writes the workspace's settings to the mirror (the server validates them again).
+    fn save_settings(
+        &self,
+        settings: ApplicationServerSettings,
+    ) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
     /// The VM tab's heartbeat: each application's status now (status pages read it).
     fn report_status(
         &self,
@@ -513,3 +518,4 @@ mod restore;
 mod supervisor;
 #[cfg(feature = "hydrate")]
 mod watching;
+mod workspace_settings;

@@ -9,6 +9,8 @@ use crate::model::{Application, ApplicationStatus, Port, ValidationResult};
 const HIGH_USAGE_PERCENT: u64 = 90;
 /// Least VM memory that boots Debian, MB.
 const MIN_VM_MEMORY_MB: u64 = 64;
+/// The most releases an application may keep for roll back.
+pub const MAX_RELEASES_KEPT: u32 = 20;
 
 impl ValidationRules<'_> {
     /// Business rule 4: the memory limits of the running apps fit within the VM. Apps
@@ -139,6 +141,37 @@ impl ValidationRules<'_> {
         }
         if settings.auto_hibernate_minutes == Some(0) {
             result.error("auto-hibernate after 0 minutes would hibernate at once");
+        }
+        let range = settings.port_range;
+        if range.start > range.end {
+            result.error(format!(
+                "port range {}–{} ends before it starts",
+                range.start, range.end
+            ));
+        }
+        if !(1..=MAX_RELEASES_KEPT).contains(&settings.releases_kept) {
+            result.error(format!(
+                "releases kept {} must be 1 to {MAX_RELEASES_KEPT} (the current one included)",
+                settings.releases_kept
+            ));
+        }
+        if settings.deploy_limits.max_files == 0 || settings.deploy_limits.max_total_bytes == 0 {
+            result.error("deploy limits of 0 files or 0 bytes would refuse every deploy");
+        }
+        for app in self.applications {
+            let outside: Vec<String> = app
+                .execution
+                .all_ports()
+                .filter(|port| !range.contains(*port))
+                .map(|port| port.to_string())
+                .collect();
+            if !outside.is_empty() && range.start <= range.end {
+                result.warn(format!(
+                    "{} uses port {} outside the new range; it keeps it, and new applications get ports from the range",
+                    app.name,
+                    outside.join(", ")
+                ));
+            }
         }
         result
     }

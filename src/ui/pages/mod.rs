@@ -10,6 +10,7 @@ mod join;
 mod not_found;
 mod packages;
 mod settings;
+mod settings_form;
 mod status;
 
 pub use application_detail::ApplicationDetailPage;

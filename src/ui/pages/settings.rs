@@ -26,6 +26,7 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <super::settings_form::WorkspaceSettingsForm />
         <section class="card settings-engine" aria-labelledby="settings-engine-heading">
             <h2 id="settings-engine-heading">"VM engine"</h2>
             <p class="muted">
@@ -106,17 +107,10 @@ fn SettingsBody(view: SettingsView) -> impl IntoView {
     view! {
         <div class="grid grid--2">
             <section class="card" aria-labelledby="settings-current">
-                <h2 id="settings-current">
-                    {if view.has_workspace { "Workspace settings" } else { "Defaults" }}
-                </h2>
-                {(!view.has_workspace)
-                    .then(|| {
-                        view! {
-                            <p class="muted">
-                                "This browser has no workspace on the server yet, so these are the defaults. A workspace is created the first time the page saves state."
-                            </p>
-                        }
-                    })}
+                <h2 id="settings-current">"Defaults"</h2>
+                <p class="muted">
+                    "What a new workspace starts with. Your own settings are kept with your applications in this browser: change them below."
+                </p>
                 <dl class="facts">
                     {rows
                         .into_iter()

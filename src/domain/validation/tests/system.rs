@@ -3,7 +3,9 @@
 use super::{apps, check, resources, Expect};
 use crate::domain::testing::{application, catalog, port};
 use crate::domain::validation::ValidationRules;
-use crate::model::{ApplicationServerSettings, ApplicationStatus, PortRange, SystemResources};
+use crate::model::{
+    ApplicationServerSettings, ApplicationStatus, DeployLimits, PortRange, SystemResources,
+};
 
 #[test]
 fn system_resources_rule() {
@@ -236,11 +238,68 @@ fn settings_rule() {
                 suggestions: &[],
             },
         ),
+        (
+            "ports and releases",
+            ApplicationServerSettings {
+                port_range: PortRange {
+                    start: port(9000),
+                    end: port(8000),
+                },
+                releases_kept: 0,
+                deploy_limits: DeployLimits {
+                    max_files: 0,
+                    ..DeployLimits::default()
+                },
+                ..ApplicationServerSettings::default()
+            },
+            Expect {
+                errors: &[
+                    "port range 9000–8000 ends before it starts",
+                    "releases kept 0",
+                    "deploy limits of 0",
+                ],
+                warnings: &[],
+                suggestions: &[],
+            },
+        ),
+        (
+            "too many releases",
+            ApplicationServerSettings {
+                releases_kept: 21,
+                ..ApplicationServerSettings::default()
+            },
+            Expect {
+                errors: &["releases kept 21 must be 1 to 20"],
+                warnings: &[],
+                suggestions: &[],
+            },
+        ),
     ];
     for (name, settings, expect) in &cases {
         let rules = ValidationRules::new(&packages, &[], &resources, settings);
         check(name, &rules.validate_settings(), expect);
     }
+    // An application outside a new range keeps its port, with a warning.
+    let narrow = ApplicationServerSettings {
+        port_range: PortRange {
+            start: port(9000),
+            end: port(9100),
+        },
+        ..ApplicationServerSettings::default()
+    };
+    let mut blog = application("blog");
+    blog.execution.port = Some(port(8080));
+    let apps = [blog];
+    let rules = ValidationRules::new(&packages, &apps, &resources, &narrow);
+    check(
+        "an app outside",
+        &rules.validate_settings(),
+        &Expect {
+            errors: &[],
+            warnings: &["blog uses port 8080 outside the new range"],
+            suggestions: &[],
+        },
+    );
 }
 
 #[test]

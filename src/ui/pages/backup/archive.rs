@@ -29,6 +29,8 @@ pub fn ArchiveExport(
     let vm = VmController::expect();
     let stage = RwSignal::new(Stage::Idle);
     let writing = Memo::new(move |_| matches!(stage.get(), Stage::Writing(_)));
+    // The archive holds the VM as it runs: the page starts (or resumes) it, as a VM view does.
+    Effect::new(move |_| vm.start_on_load());
     let vm_ready = move || vm.status.with(|status| status.state == WebVMState::Ready);
     let export = move |_| {
         let options = ExportOptions {
@@ -77,7 +79,7 @@ pub fn ArchiveExport(
                 "Download backup with the VM"
             </button>
             <Show when=move || !vm_ready() && !writing.get()>
-                <span class="field-hint">"The VM must be running: it is saved as it is now."</span>
+                <span class="field-hint">{move || format!("The VM is {}: it must be running, since it is saved as it is now.", vm.status.with(|status| status.state))}</span>
             </Show>
             {move || match stage.get() {
                 Stage::Idle => ().into_any(),

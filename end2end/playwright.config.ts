@@ -4,14 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { ROOT, SERVER_BIN, SOURCE_ORIGIN, SOURCE_PORT, serverEnv } from './fixtures/server-env';
 
 const port = Number(process.env.E2E_PORT ?? 3000);
 const baseURL = `http://127.0.0.1:${port}`;
-// The local origin of the url and github deploy tests (fixtures/source-server.mjs).
-const sourcePort = Number(process.env.E2E_SOURCE_PORT ?? 3917);
-const SOURCE_ORIGIN = `http://127.0.0.1:${sourcePort}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webvm-e2e-'));
-const root = path.resolve(__dirname, '..');
+const root = ROOT;
 
 // The guest image the server serves (tests/vm.spec.ts boots it): WEBVM_GUEST_DIR if set,
 // else whatever guest/build.sh prints as its last line (instant when the image is cached; a
@@ -68,7 +66,7 @@ export default defineConfig({
   },
   webServer: [
   {
-    command: `node fixtures/source-server.mjs ${sourcePort}`,
+    command: `node fixtures/source-server.mjs ${SOURCE_PORT}`,
     url: `${SOURCE_ORIGIN}/site.tar.gz`,
     reuseExistingServer: false,
     timeout: 60_000,
@@ -76,27 +74,12 @@ export default defineConfig({
   },
   {
     // scripts/test.sh exports WEBVM_SERVER_BIN (the release build in the cached target dir).
-    command: process.env.WEBVM_SERVER_BIN ?? '../target/release/webvm-appserver',
+    command: SERVER_BIN,
     url: `${baseURL}/healthz`,
     reuseExistingServer: true,
     timeout: 60_000,
     stdout: 'pipe',
-    env: {
-      WEBVM_ADDR: `127.0.0.1:${port}`,
-      WEBVM_DATA_DIR: dataDir,
-      LEPTOS_SITE_ROOT: '../target/site',
-      RUST_LOG: 'info',
-      WEBVM_GUEST_DIR: guestDir(),
-      WEBVM_V86_DIR: path.join(root, 'node_modules', 'v86', 'build'),
-      WEBVM_XTERM_DIR: path.join(root, 'node_modules', '@xterm'),
-      // The tampered-demo runtime (catalog/test-fixtures.toml) that tests/packages.spec.ts installs.
-      WEBVM_TEST_FIXTURES: '1',
-      // The deploy tests' local origin: allowed by the fetch policy (nothing else on
-      // loopback is), GitHub's API served by it, and a 1 MiB cap for the oversized test.
-      WEBVM_FETCH_ALLOW_HOSTS: `127.0.0.1:${sourcePort}`,
-      WEBVM_GITHUB_API_URL: `${SOURCE_ORIGIN}/github`,
-      WEBVM_FETCH_MAX_BYTES: '1048576',
-    },
+    env: serverEnv(port, dataDir, guestDir()),
   },
   ],
 });

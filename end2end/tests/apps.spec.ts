@@ -18,6 +18,7 @@
 // Figures are printed, never asserted.
 import { test, expect, type Page, type BrowserContext, type Locator } from '@playwright/test';
 import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import { zipSync, type Zippable } from 'fflate';
 
 const SCREENSHOTS = 'screenshots';
@@ -755,6 +756,13 @@ test.describe.serial('applications', () => {
     await page.getByTestId('backup-include-secrets').uncheck();
     const portable = await download();
     expect(portable.applications.find((app: any) => app.name === GITHUB_APP).deployment.sourceConfig.token ?? null).toBeNull();
+    // The token in clear is nowhere: not in the page's source, nor in the server's copy, nor in
+    // the app page the server renders (the server log is checked by tests/log_redaction.rs).
+    expect(await page.content()).not.toContain(FIXTURE_TOKEN);
+    const serverCopy = await (await page.request.get('/api/server_backup')).text();
+    expect(serverCopy).toContain(GITHUB_APP);
+    expect(serverCopy).not.toContain(FIXTURE_TOKEN);
+    expect(await (await page.request.get(`/applications/${GITHUB_APP}`)).text()).not.toContain(FIXTURE_TOKEN);
     expect(pageErrors).toEqual([]);
   });
 
@@ -1010,6 +1018,62 @@ test.describe.serial('applications', () => {
     await page.getByTestId('settings-releases-kept').fill('3');
     await page.getByTestId('settings-save').click();
     await expect(page.getByTestId('settings-saved')).toBeVisible();
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('16. a legacy app hosting export migrates: previewed, its files checked, saved, and deployed into the VM', async () => {
+    test.setTimeout(DEPLOY_MS + 120_000);
+    const legacyName = 'Legacy Site';
+    const migrated = 'legacy-site';
+    const files = [
+      { path: 'index.html', data: Buffer.from('<!doctype html><title>legacy</title><h1>from the legacy host</h1>\n') },
+      { path: 'img/logo.svg', data: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>\n') },
+    ];
+    const index = (tampered: boolean) => JSON.stringify({
+      version: '1',
+      timestamp: '2023-03-01T10:00:00Z',
+      apps: [{
+        name: legacyName,
+        deployedAt: '2023-01-05T09:30:00Z',
+        lastUpdated: '2023-02-20T18:00:00Z',
+        files: files.map((file, position) => ({
+          path: file.path,
+          size: file.data.length,
+          sha256: tampered && position === 1 ? '0'.repeat(64) : createHash('sha256').update(file.data).digest('hex'),
+          blobId: '00000000-0000-4000-8000-00000000000' + position,
+        })),
+      }],
+    });
+    const exportZip = (tampered: boolean) => storedZip([
+      { path: 'legacy-export.json', data: Buffer.from(index(tampered)) },
+      ...files.map((file) => ({ path: `apps/${legacyName}/${file.path}`, data: file.data })),
+    ]);
+    await page.goto('/backup');
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    await vmReady();
+    const input = page.getByTestId('backup-import-file');
+    // A file that doesn't match its SHA-256 is named, with the app and the field.
+    await input.setInputFiles({ name: 'legacy-tampered.zip', mimeType: 'application/zip', buffer: exportZip(true) });
+    const problems = page.getByTestId('backup-import-problems');
+    await expect(problems).toContainText(`applications[0] '${legacyName}'`, { timeout: 30_000 });
+    await expect(problems).toContainText('files[1]');
+    await expect(problems).toContainText('does not match its SHA-256');
+    expect(Object.values((await book()).applications).some((app) => app.name === migrated)).toBe(false);
+    // The real export: previewed, then migrated with its files.
+    await input.setInputFiles({ name: 'legacy-export.zip', mimeType: 'application/zip', buffer: exportZip(false) });
+    await expect(page.getByTestId('backup-import-preview')).toContainText(migrated, { timeout: 30_000 });
+    await expect(page.getByTestId('backup-legacy-files')).toContainText('2 file(s) for 1 app(s)');
+    await shot('legacy-preview');
+    const started = Date.now();
+    await page.getByTestId('backup-legacy-migrate').click();
+    await expect(page.getByTestId('backup-legacy-done')).toBeVisible({ timeout: DEPLOY_MS });
+    figure('legacy export migrated and deployed', seconds(Date.now() - started));
+    await expect(page.getByTestId('backup-legacy-deployed')).toContainText(migrated);
+    await shot('legacy-migrated');
+    const app = Object.values((await book()).applications).find((app) => app.name === migrated)!;
+    expect(app.deployment.sourceType).toBe('upload');
+    expect(await guestFile(`${APP_AREA}/${migrated}/current/index.html`)).toContain('from the legacy host');
+    expect(await guestFile(`${APP_AREA}/${migrated}/current/img/logo.svg`)).toContain('<svg');
     expect(pageErrors).toEqual([]);
   });
 });

@@ -357,9 +357,30 @@ test('hibernate, reload and resume keep files and processes', async () => {
   figure('snapshot size', `${((saved.lastHibernateBytes ?? 0) / 1048576).toFixed(1)} MiB`);
   await expect(panel.getByRole('button', { name: 'Resume' })).toBeEnabled();
 
-  const t0 = Date.now();
+  // The VM record (IndexedDB) is shown at once after the reload, before the VM is up: the
+  // last known figures and the history. The guest manifest is held back meanwhile, so the
+  // VM waits for it and the check does not race the restore.
+  let releaseManifest = () => {};
+  const manifestHeld = new Promise<void>((resolve) => (releaseManifest = resolve));
+  await page.route('**/guest/manifest.json', async (route) => {
+    await manifestHeld;
+    await route.continue();
+  });
   await page.reload();
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId('vm-last-known')).toBeVisible();
+  await expect(page.getByTestId('vm-last-known')).toContainText('Last known figures');
+  await expect(panel.locator('.vm-resources')).not.toContainText('—');
+  const history = page.getByTestId('vm-journal');
+  await history.locator('summary').click();
+  await expect(history).toContainText('VM hibernated');
+  await page.screenshot({ path: `${SCREENSHOTS}/vm-stored-state-before-ready-1280.png` });
+  releaseManifest();
+  await page.unroute('**/guest/manifest.json');
+
+  const t0 = Date.now();
   await waitForState('ready', 120_000);
+  await expect(page.getByTestId('vm-last-known')).toBeHidden();
   const resumed = await page.evaluate(() => window.webvm.info());
   expect(resumed.restored).toBe(true);
   await expect(page.locator('section.vm-panel')).toHaveAttribute('data-source', 'hibernation');

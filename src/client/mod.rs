@@ -15,4 +15,6 @@ pub mod vm_controller;
 #[cfg(feature = "hydrate")]
 pub mod snapshot_store;
 #[cfg(feature = "hydrate")]
+pub mod stored_record;
+#[cfg(feature = "hydrate")]
 mod test_hook;

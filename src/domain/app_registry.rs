@@ -9,13 +9,22 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::lifecycle::{StateMachine, TransitionError};
+pub use super::stored_record::RecordError;
+use super::stored_record::RecordFormat;
 use crate::model::{
     Application, ApplicationId, ApplicationServerSettings, ApplicationStatus, DependencyGraph,
     DeploymentOperation, DeploymentStatus, RuntimeCompatibility,
 };
 
-/// The record's format. Each version has an upgrade to the next in [`AppBook::from_json`].
+/// The record's format. Each version has an upgrade to the next ([`upgrade_record`]).
 pub const APP_BOOK_SCHEMA_VERSION: u32 = 2;
+/// How a stored application record is read: every record has carried `schemaVersion`.
+pub const APP_BOOK_FORMAT: RecordFormat = RecordFormat {
+    what: "application record",
+    current: APP_BOOK_SCHEMA_VERSION,
+    unversioned: None,
+    upgrade: upgrade_record,
+};
 /// Deployments kept per application in the history (the newest).
 pub const DEPLOYMENTS_KEPT: usize = 20;
 /// Log lines kept per deployment (the newest; the first line then says lines were dropped).
@@ -35,17 +44,6 @@ pub enum RegistryError {
     DeploymentRunning { application: String },
     #[error(transparent)]
     Transition(#[from] TransitionError),
-}
-
-/// Why a stored record could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
-    #[error("the application record is unreadable: {0}")]
-    Unreadable(String),
-    #[error(
-        "the application record was written by a newer version of this program (format {found}, this one reads up to {APP_BOOK_SCHEMA_VERSION}); reload to get the newer version"
-    )]
-    Newer { found: u32 },
 }
 
 /// What a finished deployment left in the guest.
@@ -110,28 +108,22 @@ impl Default for AppBook {
     }
 }
 
-/// Upgrades a stored record of format `from` to the next format, returning it:
+/// Upgrades a stored record of format `from` to the next format:
 /// * 1 → 2: the workspace's settings move into the record (`settings`, the defaults: format
 ///   1 had none stored).
-pub fn upgrade_record(value: &mut serde_json::Value, from: u32) -> Result<u32, RecordError> {
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| RecordError::Unreadable("it is not a JSON object".to_owned()))?;
-    let to = match from {
+pub fn upgrade_record(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    from: u32,
+) -> Result<(), String> {
+    match from {
         1 => {
             let settings = serde_json::to_value(ApplicationServerSettings::default())
-                .map_err(|error| RecordError::Unreadable(error.to_string()))?;
+                .map_err(|error| error.to_string())?;
             object.entry("settings").or_insert(settings);
-            2
+            Ok(())
         }
-        other => {
-            return Err(RecordError::Unreadable(format!(
-                "format {other} has no upgrade"
-            )))
-        }
-    };
-    object.insert("schemaVersion".to_owned(), to.into());
-    Ok(to)
+        other => Err(format!("format {other} has no upgrade")),
+    }
 }
 
 /// Statuses in which the application's process exists.
@@ -154,20 +146,7 @@ impl AppBook {
     /// Reads a stored record, upgrading older formats one version at a time (see
     /// [`upgrade_record`]); a record without `schemaVersion` is refused as unreadable.
     pub fn from_json(text: &str) -> Result<AppBook, RecordError> {
-        let mut value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|error| RecordError::Unreadable(error.to_string()))?;
-        let found = value
-            .get("schemaVersion")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| RecordError::Unreadable("it has no schemaVersion".to_owned()))?;
-        let mut version = u32::try_from(found).unwrap_or(u32::MAX);
-        if version > APP_BOOK_SCHEMA_VERSION {
-            return Err(RecordError::Newer { found: version });
-        }
-        while version < APP_BOOK_SCHEMA_VERSION {
-            version = upgrade_record(&mut value, version)?;
-        }
-        serde_json::from_value(value).map_err(|error| RecordError::Unreadable(error.to_string()))
+        APP_BOOK_FORMAT.read(text)
     }
 
     /// The applications by name (case-insensitive order).

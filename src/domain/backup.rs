@@ -293,6 +293,7 @@ fn legacy_id(legacy: &LegacyApp) -> Uuid {
 
 pub mod archive;
 mod import;
+pub mod legacy;
 mod plan;
 
 pub use import::{

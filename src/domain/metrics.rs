@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{ApplicationMetrics, ApplicationServerSettings, LogEntry, PerformanceSnapshot};
+use crate::model::{
+    ApplicationMetrics, ApplicationServerSettings, LogEntry, PerformanceSnapshot, SystemSample,
+};
 
 /// The seed's log budget per application.
 pub const MAX_LOG_ENTRIES: usize = 1000;
@@ -70,30 +72,46 @@ pub fn record_log(metrics: &mut ApplicationMetrics, entry: LogEntry, limits: &Me
     push_log(&mut metrics.recent_logs, entry, limits.max_log_entries);
 }
 
+/// A sample of a history kept at the sampling interval: an app's [`PerformanceSnapshot`] or
+/// the VM's [`SystemSample`].
+pub trait Sampled {
+    /// When it was taken.
+    fn taken_at(&self) -> DateTime<Utc>;
+}
+
+impl Sampled for PerformanceSnapshot {
+    fn taken_at(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+}
+
+impl Sampled for SystemSample {
+    fn taken_at(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+}
+
 /// True when a new snapshot is due at `now`.
-pub fn snapshot_due(
-    history: &[PerformanceSnapshot],
-    now: DateTime<Utc>,
-    limits: &MetricsLimits,
-) -> bool {
+pub fn snapshot_due<S: Sampled>(history: &[S], now: DateTime<Utc>, limits: &MetricsLimits) -> bool {
     history
         .last()
-        .is_none_or(|last| now - last.timestamp >= chrono_duration(limits.sample_interval))
+        .is_none_or(|last| now - last.taken_at() >= chrono_duration(limits.sample_interval))
 }
 
 /// Adds `snapshot` if one is due, then drops snapshots older than the retention and beyond
 /// the budget. Returns whether it was added.
-pub fn record_snapshot(
-    history: &mut Vec<PerformanceSnapshot>,
-    snapshot: PerformanceSnapshot,
+pub fn record_snapshot<S: Sampled>(
+    history: &mut Vec<S>,
+    snapshot: S,
     limits: &MetricsLimits,
 ) -> bool {
-    if !snapshot_due(history, snapshot.timestamp, limits) {
+    let taken_at = snapshot.taken_at();
+    if !snapshot_due(history, taken_at, limits) {
         return false;
     }
-    let oldest_kept = snapshot.timestamp - chrono_duration(limits.retention);
+    let oldest_kept = taken_at - chrono_duration(limits.retention);
     history.push(snapshot);
-    history.retain(|kept| kept.timestamp > oldest_kept);
+    history.retain(|kept| kept.taken_at() > oldest_kept);
     let excess = history.len().saturating_sub(limits.max_snapshots());
     history.drain(..excess);
     true

@@ -24,8 +24,10 @@ pub mod presets;
 pub mod release;
 pub mod restart;
 pub mod status_page;
+pub mod stored_record;
 pub mod validation;
 pub mod vm_events;
+pub mod vm_record;
 
 #[cfg(test)]
 mod testing;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::StateMachine;
+use super::stored_record::{RecordError, RecordFormat};
 use crate::model::{
     OperationStatus, PackageId, PackageOperation, PackageOperationKind, PackageStatus,
     RuntimePackage, Sha256,
@@ -375,11 +376,34 @@ pub enum OperationError {
     UnknownOperation(uuid::Uuid),
 }
 
+/// The package record's format ([`PACKAGE_BOOK_FORMAT`]).
+pub const PACKAGE_BOOK_SCHEMA_VERSION: u32 = 2;
+/// How a stored package record is read. Format 1 is the record as written before it carried
+/// `schemaVersion`; 1 → 2 only adds the version.
+pub const PACKAGE_BOOK_FORMAT: RecordFormat = RecordFormat {
+    what: "package record",
+    current: PACKAGE_BOOK_SCHEMA_VERSION,
+    unversioned: Some(1),
+    upgrade: upgrade_package_record,
+};
+
+/// Upgrades a package record of format `from` to the next (see [`PACKAGE_BOOK_FORMAT`]).
+pub fn upgrade_package_record(
+    _object: &mut serde_json::Map<String, serde_json::Value>,
+    from: u32,
+) -> Result<(), String> {
+    match from {
+        1 => Ok(()),
+        other => Err(format!("format {other} has no upgrade")),
+    }
+}
+
 /// The browser's package state for one workspace: a record per runtime it touched and the
 /// operation history (newest last). Stored as JSON in IndexedDB.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageBook {
+    pub schema_version: u32,
     /// Records by runtime id; a runtime without a record is `available`.
     #[serde(default)]
     pub records: BTreeMap<PackageId, PackageRecord>,
@@ -388,7 +412,22 @@ pub struct PackageBook {
     pub operations: Vec<PackageOperation>,
 }
 
+impl Default for PackageBook {
+    fn default() -> Self {
+        PackageBook {
+            schema_version: PACKAGE_BOOK_SCHEMA_VERSION,
+            records: BTreeMap::new(),
+            operations: Vec::new(),
+        }
+    }
+}
+
 impl PackageBook {
+    /// Reads a stored record, upgrading older formats (see [`PACKAGE_BOOK_FORMAT`]).
+    pub fn from_json(text: &str) -> Result<PackageBook, RecordError> {
+        PACKAGE_BOOK_FORMAT.read(text)
+    }
+
     /// The status of a runtime.
     pub fn status(&self, id: &PackageId) -> PackageStatus {
         self.records
@@ -968,5 +1007,30 @@ mod tests {
         let shown = book.apply_to(std::slice::from_ref(&package));
         assert_eq!(shown[0].status, PackageStatus::Installed);
         assert_eq!(shown[0].install_duration, Some(3_000));
+    }
+
+    #[test]
+    fn package_records_before_versions_are_upgraded_and_newer_ones_refused() {
+        let written = serde_json::to_string(&PackageBook::default()).expect("serializes");
+        assert!(written.contains("\"schemaVersion\":2"), "{written}");
+        let cases: [(&str, Result<usize, &str>); 4] = [
+            // Format 1: the record as written before it carried a version.
+            (r#"{"records":{},"operations":[]}"#, Ok(0)),
+            (r#"{"schemaVersion":2,"records":{},"operations":[]}"#, Ok(0)),
+            (r#"{"schemaVersion":3,"records":{}}"#, Err("newer version")),
+            ("{", Err("package record is unreadable")),
+        ];
+        for (text, expected) in cases {
+            match (PackageBook::from_json(text), expected) {
+                (Ok(book), Ok(operations)) => {
+                    assert_eq!(book.schema_version, PACKAGE_BOOK_SCHEMA_VERSION);
+                    assert_eq!(book.operations.len(), operations);
+                }
+                (Err(error), Err(expected)) => {
+                    assert!(error.to_string().contains(expected), "{text}: {error}")
+                }
+                (found, expected) => panic!("{text}: {found:?}, expected {expected:?}"),
+            }
+        }
     }
 }

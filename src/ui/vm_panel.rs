@@ -145,6 +145,10 @@ pub fn VmPanel() -> impl IntoView {
         }
     };
     let heartbeat_fact = move || heartbeat_at.get().unwrap_or_else(|| "—".to_string());
+    // Figures from the VM record, shown until the VM reports again after a reload.
+    let last_known = Memo::new(move |_| {
+        state.get() != WebVMState::Ready && resources.with(|resources| resources.memory_total > 0)
+    });
     let saved_fact = move || {
         view.saved().with(|saved| {
             saved.as_ref().map(|saved| {
@@ -284,6 +288,13 @@ pub fn VmPanel() -> impl IntoView {
                 />
             </dl>
 
+            <p class="vm-last-known muted" data-testid="vm-last-known" hidden=move || !last_known.get()>
+                {move || format!(
+                    "Last known figures, from {}; the VM reports again once it is up.",
+                    heartbeat_at.get().unwrap_or_else(|| "an earlier visit".to_string())
+                )}
+            </p>
+
             <dl class="facts vm-facts">
                 <dt>"Started"</dt>
                 <dd>{boot_fact}</dd>
@@ -304,8 +315,70 @@ pub fn VmPanel() -> impl IntoView {
                     })
             }}
 
+            <VmJournalView vm />
+
             <VmTerminal vm />
         </section>
+    }
+}
+
+/// Entries of the system log the panel lists (the newest).
+const JOURNAL_SHOWN: usize = 20;
+
+/// The VM's history from its record: the newest system log entries (VM events and errors
+/// from packages and apps), with the counts.
+#[component]
+fn VmJournalView(vm: VmController) -> impl IntoView {
+    let journal = vm.journal;
+    let counts = Memo::new(move |_| {
+        journal.with(|journal| (journal.system_logs.len(), journal.error_history.len()))
+    });
+    let newest = Memo::new(move |_| {
+        journal.with(|journal| {
+            journal
+                .system_logs
+                .iter()
+                .rev()
+                .take(JOURNAL_SHOWN)
+                .map(|entry| (clock(&entry.timestamp), entry.level, entry.message.clone()))
+                .collect::<Vec<_>>()
+        })
+    });
+    let last_error = Memo::new(move |_| {
+        journal.with(|journal| {
+            journal
+                .last_error
+                .as_ref()
+                .map(|error| error.message.clone())
+        })
+    });
+    view! {
+        <details class="vm-journal" data-testid="vm-journal">
+            <summary>
+                {move || {
+                    let (events, errors) = counts.get();
+                    format!("VM history: {events} events, {errors} errors")
+                }}
+            </summary>
+            {move || last_error.get().map(|message| view! {
+                <p class="vm-journal__last-error" data-testid="vm-last-error">
+                    <strong>"Last error: "</strong>{message}
+                </p>
+            })}
+            <ol class="vm-journal__entries" reversed>
+                {move || {
+                    newest
+                        .get()
+                        .into_iter()
+                        .map(|(at, level, message)| view! {
+                            <li class=format!("vm-journal__entry vm-journal__entry--{}", level.as_str())>
+                                <time>{at}</time> " " {message}
+                            </li>
+                        })
+                        .collect_view()
+                }}
+            </ol>
+        </details>
     }
 }
 

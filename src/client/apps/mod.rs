@@ -19,6 +19,7 @@ pub mod local_sync;
 pub mod sources;
 
 pub use archive::{is_archive, ArchiveExported, ArchivePreview, ArchiveProgress};
+pub use legacy::{is_legacy_export, LegacyOutcome, LegacyPreview};
 pub use restore::{ImportPreview, MAX_BACKUP_BYTES};
 
 use std::collections::BTreeMap;
@@ -509,6 +510,7 @@ mod actions;
 mod app_bridge;
 mod archive;
 mod backup;
+mod legacy;
 #[cfg(feature = "hydrate")]
 mod mirror;
 #[cfg(feature = "hydrate")]

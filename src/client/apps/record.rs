@@ -1,13 +1,13 @@
 //! The application record ([`AppBook`]) in IndexedDB (`js/idb_store.js`): read once when the
 //! page starts, written after every change, before the server mirror hears of it.
 
-use chrono::Utc;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use super::{AppManager, AppsError};
+use crate::client::stored_record::{self, Loaded};
 use crate::client::vm::bridge::js_message;
-use crate::domain::app_registry::{AppBook, RecordError};
+use crate::domain::app_registry::AppBook;
 
 #[wasm_bindgen(module = "/js/idb_store.js")]
 extern "C" {
@@ -26,38 +26,29 @@ impl AppManager {
     /// the record is newer than this program: the registry then stays read-only, since
     /// writing would overwrite it.
     pub(super) async fn load_record(&self) -> Option<AppBook> {
-        let text = match record_get(BOOK_KEY).await {
-            Ok(value) => value.as_string(),
-            Err(error) => {
+        match stored_record::load(BOOK_KEY, AppBook::from_json).await {
+            Loaded::Ready(book) => Some(book),
+            Loaded::Reset {
+                fresh,
+                error,
+                kept_as,
+            } => {
                 self.notice.try_set(Some(format!(
-                    "Your applications could not be read from this browser's storage ({}); reload the page to try again. Changes are off until then.",
-                    js_message(&error)
+                    "{}; the registry was started afresh",
+                    Loaded::<AppBook>::reset_note(&error, &kept_as)
                 )));
-                return None;
+                Some(fresh)
             }
-        };
-        let Some(text) = text else {
-            return Some(AppBook::default());
-        };
-        match AppBook::from_json(&text) {
-            Ok(book) => Some(book),
-            Err(error @ RecordError::Newer { .. }) => {
+            Loaded::Newer(error) => {
                 self.notice
                     .try_set(Some(format!("{error}. Changes are off until then.")));
                 None
             }
-            Err(error @ RecordError::Unreadable(_)) => {
-                let backup = format!("{BOOK_KEY}.unreadable.{}", Utc::now().timestamp());
-                let kept = record_put(&backup, &text).await.is_ok();
+            Loaded::Unavailable(message) => {
                 self.notice.try_set(Some(format!(
-                    "{error}; the registry was started afresh{}",
-                    if kept {
-                        format!(" and the old record is kept in IndexedDB as “{backup}”")
-                    } else {
-                        String::new()
-                    }
+                    "Your applications could not be read from this browser's storage ({message}); reload the page to try again. Changes are off until then."
                 )));
-                Some(AppBook::default())
+                None
             }
         }
     }

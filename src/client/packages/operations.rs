@@ -11,6 +11,7 @@ use super::{fetch, mib, Activity, DpkgInstaller, PackageManager, Reporter, Runti
 use crate::client::vm::VmError;
 use crate::client::vm_controller::VmController;
 use crate::domain::package_install::{plan_install, plan_removal, Phase};
+use crate::domain::vm_record::ErrorContext;
 use crate::model::catalog::PackageCatalogEntry;
 use crate::model::{PackageId, PackageOperationKind, PackageStatus, WebVMState};
 
@@ -111,9 +112,25 @@ impl PackageManager {
     }
 
     fn fail(&self, operation: Uuid, reason: &str) {
-        self.book.try_update(|book| {
-            let _ = book.fail(operation, reason, Utc::now());
-        });
+        let failed = self
+            .book
+            .try_update(|book| {
+                book.fail(operation, reason, Utc::now())
+                    .ok()
+                    .and_then(|()| book.operation(operation).cloned())
+            })
+            .flatten();
+        if let Some(failed) = failed {
+            self.vm.record_error(
+                "PackageOperationFailed",
+                reason,
+                ErrorContext {
+                    operation: format!("{} {}", failed.operation, failed.package_id),
+                    package_id: Some(failed.package_id),
+                    application_id: None,
+                },
+            );
+        }
         self.activity.try_update(|activity| {
             activity.detail = format!("Failed: {reason}");
         });

@@ -266,6 +266,7 @@ impl VmController {
         let seconds = duration_ms as f64 / 1000.0;
         self.view.boot_ms().try_set(Some(duration_ms));
         self.view.source().try_set(Some(source));
+        self.journal_event(|journal| journal.booted(now, duration_ms, source != VmSource::Cold));
         self.view.detail().try_set(match source {
             VmSource::Cold => format!("Booted in {seconds:.0} s"),
             VmSource::Hibernation => format!("Restored in {seconds:.1} s"),

@@ -79,6 +79,10 @@ impl VmController {
                     size: meta.size,
                 }));
                 self.view.last_hibernate().try_set(Some((took, size)));
+                self.journal_log(
+                    crate::model::LogLevel::Info,
+                    &format!("VM hibernated: {size} bytes saved in {took} ms"),
+                );
                 self.view
                     .detail()
                     .try_set("Hibernated: paused and saved in this browser".into());

@@ -22,7 +22,8 @@
 //!
 //! The browser half is split by concern: `runtime` (the engine and the shared helpers),
 //! `boot` (page load, boot and restore), `boot_snapshot` (the server's boot snapshot),
-//! `heartbeat`, `hibernate` (hibernate, checkpoint, resume), `ownership` (one tab runs the
+//! `heartbeat`, `hibernate` (hibernate, checkpoint, resume), `journal` (the VM record in
+//! IndexedDB: last known status, system log, metrics, errors), `ownership` (one tab runs the
 //! VM; hand-over between tabs), `guest` (commands, files, TCP
 //! and the console for the rest of the page) and [`console`] (the console hub).
 
@@ -30,6 +31,7 @@ use leptos::prelude::*;
 use reactive_stores::Store;
 
 use super::vm::{Capabilities, EngineKind};
+use crate::domain::vm_record::VmJournal;
 use crate::model::{WebVMState, WebVMStatus};
 
 pub mod console;
@@ -44,6 +46,8 @@ mod guest;
 mod heartbeat;
 #[cfg(feature = "hydrate")]
 mod hibernate;
+#[cfg(feature = "hydrate")]
+mod journal;
 #[cfg(feature = "hydrate")]
 mod ownership;
 #[cfg(feature = "hydrate")]
@@ -192,6 +196,9 @@ pub struct VmController {
     pub live_state: Memo<WebVMState>,
     /// Everything else the UI shows, field by field.
     pub view: Store<VmView>,
+    /// The system log, the VM's performance metrics and its errors (kept in IndexedDB with
+    /// the last known status: `journal`).
+    pub journal: RwSignal<VmJournal>,
     #[cfg(feature = "hydrate")]
     runtime: StoredValue<std::rc::Rc<runtime::Runtime>, LocalStorage>,
 }
@@ -206,6 +213,7 @@ impl VmController {
                 engine: super::settings::engine(),
                 ..VmView::default()
             }),
+            journal: RwSignal::new(VmJournal::default()),
             #[cfg(feature = "hydrate")]
             runtime: StoredValue::new_local(std::rc::Rc::new(runtime::Runtime::default())),
         }
@@ -215,6 +223,8 @@ impl VmController {
     pub fn provide() -> Self {
         let controller = VmController::new();
         provide_context(controller);
+        #[cfg(feature = "hydrate")]
+        controller.load_journal();
         controller
     }
 
@@ -249,4 +259,12 @@ impl VmController {
     pub fn take_over(&self) {}
     /// Take the VM from a tab that does not answer (browser only).
     pub fn force_take_over(&self) {}
+    /// Records an error in the VM's history (browser only).
+    pub fn record_error(
+        &self,
+        _name: &str,
+        _message: &str,
+        _context: crate::domain::vm_record::ErrorContext,
+    ) {
+    }
 }

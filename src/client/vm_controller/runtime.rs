@@ -16,7 +16,8 @@ use crate::client::vm::image::{SnapshotMeta, V86Settings, SNAPSHOT_SCHEMA_VERSIO
 use crate::client::vm::v86::V86Engine;
 use crate::client::vm::{bridge, EngineKind, Snapshot, VmEngine, VmError};
 use crate::domain::lifecycle::StateMachine;
-use crate::model::WebVMState;
+use crate::domain::vm_record::ErrorContext;
+use crate::model::{LogLevel, WebVMState};
 
 /// The engine and what goes with it.
 #[derive(Default)]
@@ -32,6 +33,11 @@ pub struct Runtime {
     pub(super) image_hash: RefCell<String>,
     pub(super) agent_instance: RefCell<Option<String>>,
     pub(super) console_size: Cell<Option<(u16, u16)>>,
+    /// The VM record was read (or started afresh), so writing it loses nothing.
+    pub(super) journal_writable: Cell<bool>,
+    /// A write of the VM record is in flight; `journal_dirty`: write again after it.
+    pub(super) journal_writing: Cell<bool>,
+    pub(super) journal_dirty: Cell<bool>,
 }
 
 impl Runtime {
@@ -124,6 +130,14 @@ impl VmController {
 
     pub(super) fn fail(&self, message: String) {
         warn!("VM error: {message}");
+        self.record_error(
+            "VmError",
+            &message,
+            ErrorContext {
+                operation: "VM".into(),
+                ..ErrorContext::default()
+            },
+        );
         if self.state() != WebVMState::Error && !self.set_state(WebVMState::Error) {
             // Unloaded can't fail directly: go through loading.
             self.set_state(WebVMState::Loading);
@@ -138,6 +152,7 @@ impl VmController {
     pub(super) fn notice(&self, message: impl Into<String>) {
         let message = message.into();
         warn!("VM: {message}");
+        self.journal_log(LogLevel::Warn, &message);
         self.view.notice().try_set(Some(message));
     }
 

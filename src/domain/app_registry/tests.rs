@@ -301,7 +301,7 @@ fn a_format_1_record_is_upgraded_with_the_default_settings() {
 
     // Each step alone: 1 → 2.
     let mut one = serde_json::json!({ "schemaVersion": 1, "applications": {} });
-    assert_eq!(upgrade_record(&mut one, 1), Ok(2));
+    assert_eq!(APP_BOOK_FORMAT.upgrade_to_current(&mut one), Ok(()));
     assert_eq!(one["schemaVersion"], 2);
     assert!(one["settings"]["portRange"].is_object(), "{one}");
     // A format 2 record keeps its own settings.

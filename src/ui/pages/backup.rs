@@ -6,6 +6,7 @@
 mod archive;
 mod device_link;
 mod import;
+mod legacy;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -201,7 +201,7 @@ impl AppManager {
         let imported = import_backup_into(&backup, &catalog, &BTreeSet::new())?;
         let book = AppBook::from_json(&app_record)
             .map_err(|error| record_problem("vm/applications.json", error))?;
-        let package_book: PackageBook = serde_json::from_str(&package_record)
+        let package_book = PackageBook::from_json(&package_record)
             .map_err(|error| record_problem("vm/packages.json", error))?;
         let in_backup: BTreeSet<_> = imported
             .backup

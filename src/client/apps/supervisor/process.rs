@@ -21,6 +21,7 @@ use crate::domain::health::HealthMonitor;
 use crate::domain::launch;
 use crate::domain::lifecycle::StateMachine;
 use crate::domain::restart::{RestartDecision, RestartSupervisor, StayReason};
+use crate::domain::vm_record::ErrorContext;
 use crate::model::{Application, ApplicationId, ApplicationStatus as Status, LogLevel, LogSource};
 
 /// How often a stop checks whether the process is gone.
@@ -590,6 +591,24 @@ impl AppManager {
         }) else {
             return;
         };
+        if let Some(message) = &error {
+            let name = self
+                .book
+                .try_with_untracked(|book| {
+                    book.applications.get(&id).map(|app| app.name.to_string())
+                })
+                .flatten()
+                .unwrap_or_default();
+            self.vm.record_error(
+                "ApplicationExited",
+                message,
+                ErrorContext {
+                    operation: format!("run {name}"),
+                    package_id: None,
+                    application_id: Some(id),
+                },
+            );
+        }
         let result = self
             .change(|book| {
                 let app = book

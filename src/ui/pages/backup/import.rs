@@ -8,9 +8,12 @@ use leptos::web_sys::HtmlInputElement;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use crate::client::apps::sources::Picked;
+use super::legacy::{LegacyDone, LegacyFiles};
+use crate::client::apps::bundle::SourceMaterial;
+use crate::client::apps::sources::{read_picked, Picked};
 use crate::client::apps::{
-    is_archive, AppManager, ArchivePreview, ArchiveProgress, ImportPreview, MAX_BACKUP_BYTES,
+    is_archive, is_legacy_export, AppManager, ArchivePreview, ArchiveProgress, ImportPreview,
+    LegacyOutcome, LegacyPreview, MAX_BACKUP_BYTES,
 };
 use crate::domain::backup::{BackupError, Finding};
 use crate::model::{AppName, PackageId};
@@ -44,6 +47,25 @@ enum Stage {
     ArchiveReady(ArchivePreview),
     /// An archive being restored (the page reloads at the end).
     Restoring(ArchivePreview, ArchiveProgress),
+    /// A legacy hosting export that passed every check; waiting for the user.
+    LegacyReady(LegacyPreview),
+    /// Its apps saved; the files of the app named being deployed.
+    Migrating(LegacyPreview, String),
+    Migrated(LegacyOutcome),
+}
+
+impl Stage {
+    /// Whether something is under way (the file input and buttons wait).
+    fn busy(&self) -> bool {
+        matches!(
+            self,
+            Stage::Reading
+                | Stage::Applying(_)
+                | Stage::Checking(_)
+                | Stage::Restoring(..)
+                | Stage::Migrating(..)
+        )
+    }
 }
 
 #[component]
@@ -53,6 +75,24 @@ pub fn BackupImport() -> impl IntoView {
     let pick = move |picked: Picked| {
         stage.set(Stage::Reading);
         spawn_local(async move {
+            if is_legacy_export(&picked.file_name()) {
+                let file = picked.file_name();
+                let limits = manager.settings().deploy_limits;
+                let next = match read_picked(picked, limits, |_| ()).await {
+                    Ok(SourceMaterial::Archive { name, bytes }) => {
+                        match manager.preview_legacy(name.clone(), &bytes).await {
+                            Ok(preview) => Stage::LegacyReady(preview),
+                            Err(error) => Stage::Refused { file: name, error },
+                        }
+                    }
+                    Ok(SourceMaterial::Files(_)) => {
+                        Stage::Failed(format!("“{file}” could not be read as one ZIP file"))
+                    }
+                    Err(error) => Stage::Failed(error.to_string()),
+                };
+                stage.try_set(next);
+                return;
+            }
             if is_archive(&picked).await {
                 let file = picked.file_name();
                 let checked = manager
@@ -89,6 +129,21 @@ pub fn BackupImport() -> impl IntoView {
                 Err(error) => Stage::Failed(format!("Nothing was imported: {error}")),
             };
             stage.try_set(next);
+        });
+    };
+    let migrate = move |preview: LegacyPreview| {
+        stage.set(Stage::Migrating(preview.clone(), String::new()));
+        spawn_local(async move {
+            let shown = preview.clone();
+            let outcome = manager
+                .apply_legacy(&preview, move |name| {
+                    stage.try_set(Stage::Migrating(shown.clone(), name.to_string()));
+                })
+                .await;
+            stage.try_set(match outcome {
+                Ok(outcome) => Stage::Migrated(outcome),
+                Err(error) => Stage::Failed(format!("Nothing was migrated: {error}")),
+            });
         });
     };
     let restore = move |preview: ArchivePreview| {
@@ -148,7 +203,7 @@ pub fn BackupImport() -> impl IntoView {
         <section class="card backup-import" aria-labelledby="backup-import" data-testid="backup-import">
             <h2 id="backup-import">"Import a backup"</h2>
             <p class="muted">
-                "A JSON backup from this program or another implementation of the same data model, or a backup with the VM (.tar). "
+                "A JSON backup from this program or another implementation of the same data model, a backup with the VM (.tar), or a legacy app hosting export (.zip). "
                 "Nothing changes until you have seen what it would change."
             </p>
             <div class="field">
@@ -157,8 +212,8 @@ pub fn BackupImport() -> impl IntoView {
                     id="backup-import-file"
                     data-testid="backup-import-file"
                     type="file"
-                    accept=".json,.tar,application/json,application/x-tar"
-                    disabled=move || !ready() || matches!(stage.get(), Stage::Reading | Stage::Applying(_) | Stage::Checking(_) | Stage::Restoring(..))
+                    accept=".json,.tar,.zip,application/json,application/x-tar,application/zip"
+                    disabled=move || !ready() || stage.with(Stage::busy)
                     on:change=move |event| pick(Picked::from_input(&event_target::<HtmlInputElement>(&event)))
                 />
                 <Show when=move || !ready()>
@@ -169,7 +224,7 @@ pub fn BackupImport() -> impl IntoView {
                 type="button"
                 class="button button--secondary"
                 data-testid="backup-import-server"
-                disabled=move || !ready() || matches!(stage.get(), Stage::Reading | Stage::Applying(_) | Stage::Checking(_) | Stage::Restoring(..))
+                disabled=move || !ready() || stage.with(Stage::busy)
                 on:click=move |_| import_server_copy()
             >
                 "Import the server's copy"
@@ -227,6 +282,34 @@ pub fn BackupImport() -> impl IntoView {
                     </div>
                 }
                 .into_any(),
+                Stage::LegacyReady(preview) => {
+                    let chosen = preview.clone();
+                    view! {
+                        <Preview preview=preview.import.clone() />
+                        <LegacyFiles preview />
+                        <div class="package-actions">
+                            <button type="button" class="button" data-testid="backup-legacy-migrate" on:click=move |_| migrate(chosen.clone())>
+                                "Migrate"
+                            </button>
+                            <button type="button" class="button button--secondary" on:click=move |_| stage.set(Stage::Idle)>
+                                "Cancel"
+                            </button>
+                        </div>
+                    }
+                    .into_any()
+                }
+                Stage::Migrating(preview, app) => view! {
+                    <LegacyFiles preview />
+                    <p role="status" class="muted" data-testid="backup-legacy-migrating">
+                        {if app.is_empty() {
+                            "Saving the migrated apps…".to_string()
+                        } else {
+                            format!("Deploying the files of {app} into the VM…")
+                        }}
+                    </p>
+                }
+                .into_any(),
+                Stage::Migrated(outcome) => view! { <LegacyDone outcome /> }.into_any(),
                 Stage::Applied { count, runtimes, needing_files, sealed_elsewhere } => view! {
                     <Applied count runtimes needing_files sealed_elsewhere />
                 }

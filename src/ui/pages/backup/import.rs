@@ -285,7 +285,7 @@ pub fn BackupImport() -> impl IntoView {
                 Stage::LegacyReady(preview) => {
                     let chosen = preview.clone();
                     view! {
-                        <Preview preview=preview.import.clone() />
+                        <Preview preview=preview.import.clone() with_files=true />
                         <LegacyFiles preview />
                         <div class="package-actions">
                             <button type="button" class="button" data-testid="backup-legacy-migrate" on:click=move |_| migrate(chosen.clone())>
@@ -357,7 +357,12 @@ fn FindingList(findings: Vec<Finding>, test_id: &'static str) -> impl IntoView {
 
 /// What applying the backup changes.
 #[component]
-fn Preview(preview: ImportPreview) -> impl IntoView {
+fn Preview(
+    preview: ImportPreview,
+    /// The files come with it (a legacy export): nothing is left to pick.
+    #[prop(optional)]
+    with_files: bool,
+) -> impl IntoView {
     let plan = preview.plan;
     let names = |names: &[AppName]| {
         names
@@ -405,10 +410,12 @@ fn Preview(preview: ImportPreview) -> impl IntoView {
                         format!("Runtimes to install from the catalog: {runtimes}")
                     }}
                 </li>
-                <li data-testid="backup-import-snapshot">
-                    "VM snapshot: not in this backup (JSON). Each application arrives as a draft: deploy it again, from its URL or GitHub source or with its files."
-                </li>
-                {(!plan.needing_files.is_empty()).then(|| view! {
+                {(!with_files).then(|| view! {
+                    <li data-testid="backup-import-snapshot">
+                        "VM snapshot: not in this backup (JSON). Each application arrives as a draft: deploy it again, from its URL or GitHub source or with its files."
+                    </li>
+                })}
+                {(!with_files && !plan.needing_files.is_empty()).then(|| view! {
                     <li>"Needing their files (uploads and local folders): " {names(&plan.needing_files)}</li>
                 })}
                 {(!preview.sealed_elsewhere.is_empty()).then(|| view! {

@@ -21,6 +21,15 @@ use crate::model::{
 pub const MAX_OPERATIONS: usize = 50;
 /// Log lines kept per operation (oldest dropped first, with a note).
 pub const MAX_LOG_LINES: usize = 1_000;
+/// Operations that keep their whole log; older ones keep their last [`OLD_LOG_LINES`].
+pub const FULL_LOG_OPERATIONS: usize = 5;
+/// Log lines an older operation keeps.
+pub const OLD_LOG_LINES: usize = 100;
+/// Characters kept of one log line (the rest cut, with `…`).
+pub const MAX_LOG_LINE_CHARS: usize = 300;
+/// The seed's package metadata budget (~1–5 MB in total): a record at every limit above
+/// stays under it.
+pub const PACKAGE_RECORD_BUDGET_BYTES: usize = 5 << 20;
 /// Name prefix of the `.deb` copies an operation puts at the top of the 9p share (v86's 9p
 /// file creation needs an existing parent directory, so they are not put in a subdirectory):
 /// `<prefix><operation id>-<file name>`.
@@ -376,6 +385,23 @@ pub enum OperationError {
     UnknownOperation(uuid::Uuid),
 }
 
+/// `line`, cut at [`MAX_LOG_LINE_CHARS`] characters.
+fn bounded_line(line: String) -> String {
+    match line.char_indices().nth(MAX_LOG_LINE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// Keeps the last `count` lines of `logs`, the first of them saying that lines were dropped.
+fn keep_last_lines(logs: &mut Vec<String>, count: usize) {
+    let excess = logs.len().saturating_sub(count);
+    if excess > 0 {
+        logs.drain(..excess);
+        logs[0] = "… earlier lines dropped".into();
+    }
+}
+
 /// The package record's format ([`PACKAGE_BOOK_FORMAT`]).
 pub const PACKAGE_BOOK_SCHEMA_VERSION: u32 = 2;
 /// How a stored package record is read. Format 1 is the record as written before it carried
@@ -512,18 +538,24 @@ impl PackageBook {
         self.operations.push(operation);
         let excess = self.operations.len().saturating_sub(MAX_OPERATIONS);
         self.operations.drain(..excess);
+        let older = self.operations.len().saturating_sub(FULL_LOG_OPERATIONS);
+        for operation in &mut self.operations[..older] {
+            keep_last_lines(&mut operation.logs, OLD_LOG_LINES);
+        }
         Ok(())
     }
 
     /// Appends a log line to an operation (keeping the last [`MAX_LOG_LINES`]).
     pub fn log(&mut self, id: uuid::Uuid, line: impl Into<String>) {
         if let Some(operation) = self.operations.iter_mut().find(|op| op.id == id) {
-            operation.logs.push(line.into());
-            let excess = operation.logs.len().saturating_sub(MAX_LOG_LINES);
-            if excess > 0 {
-                operation.logs.drain(..excess);
-                operation.logs[0] = "… earlier lines dropped".into();
-            }
+            let line = line.into();
+            operation
+                .logs
+                .push(match line.char_indices().nth(MAX_LOG_LINE_CHARS) {
+                    Some((cut, _)) => format!("{}…", &line[..cut]),
+                    None => line,
+                });
+            keep_last_lines(&mut operation.logs, MAX_LOG_LINES);
         }
     }
 
@@ -622,7 +654,10 @@ impl PackageBook {
         operation.end_time = Some(now);
         if let Some(reason) = error {
             operation.error = Some(reason.to_string());
-            operation.logs.push(format!("error: {reason}"));
+            operation
+                .logs
+                .push(bounded_line(format!("error: {reason}")));
+            keep_last_lines(&mut operation.logs, MAX_LOG_LINES);
         }
         Ok(operation.package_id.clone())
     }
@@ -1032,5 +1067,33 @@ mod tests {
                 (found, expected) => panic!("{text}: {found:?}, expected {expected:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_record_at_every_limit_stays_within_the_package_metadata_budget() {
+        let mut book = PackageBook::default();
+        let long_line = "x".repeat(MAX_LOG_LINE_CHARS * 3);
+        for index in 0..(MAX_OPERATIONS + 7) {
+            let operation = uuid::Uuid::from_u128(index as u128 + 1);
+            book.begin(
+                operation,
+                &id("nginx"),
+                PackageOperationKind::Install,
+                now(0),
+            )
+            .expect("begins");
+            for _ in 0..(MAX_LOG_LINES + 5) {
+                book.log(operation, long_line.as_str());
+            }
+            book.fail(operation, "stopped", now(1)).expect("fails");
+        }
+        assert_eq!(book.operations.len(), MAX_OPERATIONS);
+        let newest = book.operations.last().expect("one");
+        assert_eq!(newest.logs.len(), MAX_LOG_LINES);
+        assert_eq!(newest.logs[0], "… earlier lines dropped");
+        assert_eq!(newest.logs[1].chars().count(), MAX_LOG_LINE_CHARS + 1);
+        assert_eq!(book.operations[0].logs.len(), OLD_LOG_LINES);
+        let bytes = serde_json::to_string(&book).expect("serializes").len();
+        assert!(bytes < PACKAGE_RECORD_BUDGET_BYTES, "{bytes} bytes");
     }
 }

@@ -72,6 +72,19 @@ postgres_integration_tests() {
 }
 stage "integration tests (PostgreSQL)" postgres_integration_tests
 stage "release build" cargo leptos build --release
+# The size of the release hydrate wasm, raw and gzipped (a budget of issue 14), in the summary.
+wasm_size() {
+  local wasm raw gzipped
+  wasm="$(ls target/site/pkg/*.wasm 2>/dev/null | head -n 1)"
+  if [ -z "$wasm" ]; then
+    SUMMARY+=("hydrate wasm: not found under target/site/pkg")
+    return 0
+  fi
+  raw="$(stat -c %s "$wasm")"
+  gzipped="$(gzip -9 -c "$wasm" | wc -c)"
+  SUMMARY+=("$(printf 'hydrate wasm %s: %s KB, %s KB gzipped' "$(basename "$wasm")" "$((raw / 1000))" "$((gzipped / 1000))")")
+}
+wasm_size
 # The boot snapshot the VM tests restore: built once per image, v86 version and machine
 # options (skipped in a second when cached next to the image).
 stage "boot snapshot" node scripts/build-boot-snapshot.mjs

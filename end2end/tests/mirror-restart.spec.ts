@@ -69,7 +69,8 @@ async function createApp(page: Page, name: string, description: string): Promise
   return page.evaluate(
     ([name, description]) => {
       const hook = (window as unknown as Hook).webvm;
-      return hook.saveApp({ ...hook.newDraft('static-busybox'), name, description });
+      const draft = hook.newDraft('static-busybox') as { deployment: Record<string, unknown> };
+      return hook.saveApp({ ...draft, name, description, deployment: { ...draft.deployment, deploymentPath: `/srv/apps/${name}` } });
     },
     [name, description],
   );

@@ -18,6 +18,9 @@ use crate::domain::backup::ExportOptions;
 use crate::domain::release::{pack_release_script, AppPaths};
 use crate::model::{Sha256, WebVMState};
 
+/// Longest wait for the runtimes before a backup with the VM refuses (ms).
+pub(super) const RUNTIME_WAIT_MS: u64 = 120_000;
+
 /// One entry's bytes: small ones in wasm, the snapshot in the browser's own buffer.
 enum Body {
     Bytes(Vec<u8>),
@@ -59,6 +62,14 @@ impl AppManager {
                 "the VM is {state}: a backup with the VM saves it as it runs, so start it first"
             )));
         }
+        self.wait_for_runtimes(|step| {
+            progress(ArchiveProgress {
+                step,
+                done: 0,
+                total: 1,
+            })
+        })
+        .await;
         self.refuse_when_busy()?;
         let releases: Vec<_> = self.book.with_untracked(|book| {
             book.current_releases
@@ -183,6 +194,21 @@ impl AppManager {
             releases: release_count,
             snapshot_bytes,
         })
+    }
+
+    /// Waits, up to [`RUNTIME_WAIT_MS`], while the runtimes are busy (the check of the
+    /// guest's runtimes after the VM starts takes a few seconds), saying so through `report`.
+    pub(super) async fn wait_for_runtimes(&self, report: impl Fn(String)) {
+        let mut waited = 0;
+        while self.runtimes.busy.get_untracked() && waited < RUNTIME_WAIT_MS {
+            if waited == 0 {
+                report(
+                    "Waiting for the runtimes to be checked or for their operation to end".into(),
+                );
+            }
+            crate::client::vm::bridge::sleep(250).await;
+            waited += 250;
+        }
     }
 
     /// Refuses while a deploy or a runtime operation runs: the VM would be saved, or

@@ -287,6 +287,14 @@ impl AppManager {
                     .into(),
             ));
         }
+        self.wait_for_runtimes(|step| {
+            progress(ArchiveProgress {
+                step,
+                done: 0,
+                total: 1,
+            })
+        })
+        .await;
         self.refuse_when_busy()?;
         let total = preview.snapshot_bytes;
         let step = |step: &str, done: u64| {

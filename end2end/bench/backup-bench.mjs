@@ -34,6 +34,7 @@ const server = await startServer(p);
 const browser = await launchChromium();
 try {
   const { context, page } = await newPage(browser, server.base, { autoboot: false, quiet: true });
+  page.on('crash', () => console.error('[backup bench] the page crashed'));
   await page.goto('/backup');
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 60_000 });
   await page.waitForFunction(() => !!window.webvm, null, { timeout: 30_000 });

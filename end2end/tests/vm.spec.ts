@@ -384,7 +384,8 @@ test('hibernate, reload and resume keep files and processes', async () => {
   const manifestHeld = new Promise<void>((resolve) => (releaseManifest = resolve));
   await page.route('**/guest/manifest.json', async (route) => {
     await manifestHeld;
-    await route.continue();
+    // A request the page gave up meanwhile is already handled: nothing to continue.
+    await route.fallback().catch(() => undefined);
   });
   await page.reload();
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
@@ -396,10 +397,10 @@ test('hibernate, reload and resume keep files and processes', async () => {
   await expect(history).toContainText('VM hibernated');
   await page.screenshot({ path: `${SCREENSHOTS}/vm-stored-state-before-ready-1280.png` });
   releaseManifest();
-  await page.unroute('**/guest/manifest.json');
 
   const t0 = Date.now();
   await waitForState('ready', 120_000);
+  await page.unroute('**/guest/manifest.json');
   await expect(page.getByTestId('vm-last-known')).toBeHidden();
   const resumed = await page.evaluate(() => window.webvm.info());
   expect(resumed.restored).toBe(true);

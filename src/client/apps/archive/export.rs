@@ -62,15 +62,7 @@ impl AppManager {
                 "the VM is {state}: a backup with the VM saves it as it runs, so start it first"
             )));
         }
-        self.wait_for_runtimes(|step| {
-            progress(ArchiveProgress {
-                step,
-                done: 0,
-                total: 1,
-            })
-        })
-        .await;
-        self.refuse_when_busy()?;
+        self.wait_until_idle(&progress).await?;
         let releases: Vec<_> = self.book.with_untracked(|book| {
             book.current_releases
                 .iter()
@@ -197,23 +189,31 @@ impl AppManager {
     }
 
     /// Waits, up to [`RUNTIME_WAIT_MS`], while the runtimes are busy (the check of the
-    /// guest's runtimes after the VM starts takes a few seconds), saying so through `report`.
-    pub(super) async fn wait_for_runtimes(&self, report: impl Fn(String)) {
+    /// guest's runtimes after the VM starts takes a few seconds), saying so through
+    /// `progress`; then refuses if a runtime operation or a deploy still runs.
+    pub(super) async fn wait_until_idle(
+        &self,
+        progress: &impl Fn(ArchiveProgress),
+    ) -> Result<(), AppsError> {
         let mut waited = 0;
         while self.runtimes.busy.get_untracked() && waited < RUNTIME_WAIT_MS {
             if waited == 0 {
-                report(
-                    "Waiting for the runtimes to be checked or for their operation to end".into(),
-                );
+                progress(ArchiveProgress {
+                    step: "Waiting for the runtimes to be checked or for their operation to end"
+                        .into(),
+                    done: 0,
+                    total: 1,
+                });
             }
             crate::client::vm::bridge::sleep(250).await;
             waited += 250;
         }
+        self.refuse_when_busy()
     }
 
     /// Refuses while a deploy or a runtime operation runs: the VM would be saved, or
     /// replaced, half way through it.
-    pub(super) fn refuse_when_busy(&self) -> Result<(), AppsError> {
+    fn refuse_when_busy(&self) -> Result<(), AppsError> {
         if self.runtimes.busy.get_untracked() {
             return Err(AppsError::Busy(
                 "a runtime is being installed or removed, or the guest is being checked: wait for it to finish".into(),

@@ -287,15 +287,7 @@ impl AppManager {
                     .into(),
             ));
         }
-        self.wait_for_runtimes(|step| {
-            progress(ArchiveProgress {
-                step,
-                done: 0,
-                total: 1,
-            })
-        })
-        .await;
-        self.refuse_when_busy()?;
+        self.wait_until_idle(&progress).await?;
         let total = preview.snapshot_bytes;
         let step = |step: &str, done: u64| {
             progress(ArchiveProgress {

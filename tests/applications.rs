@@ -1033,3 +1033,154 @@ async fn two_server_instances_on_one_database_share_the_mirror() {
     }
     drop(data);
 }
+
+/// `apply_mirror_writes` with `entries` (JSON values, so tests can send what the model refuses).
+async fn apply_batch(server: &TestServer, entries: Vec<Value>, cookie: &Option<String>) -> Answer {
+    let body = json!({ "writes": entries }).to_string();
+    post(
+        server,
+        "apply_mirror_writes",
+        "application/json",
+        body,
+        &cookie_header(cookie),
+    )
+    .await
+}
+
+fn save_entry(application: &Application) -> Value {
+    json!({ "id": application.id, "kind": "save", "application": record(application) })
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_write_in_order_and_one_refusal_holds_up_no_other() {
+    let server = start().await;
+    let first = application("batch-first", 8080);
+    let clash = application("batch-clash", 8080);
+    let later = application("batch-later", 8081);
+    let settings = webvm_appserver::model::ApplicationServerSettings {
+        releases_kept: 4,
+        ..Default::default()
+    };
+    let mut mismatched = save_entry(&application("batch-odd", 8082));
+    mismatched["id"] = json!(Uuid::new_v4());
+    let entries = vec![
+        save_entry(&first),
+        save_entry(&clash),
+        json!({ "id": Uuid::new_v4(), "kind": "delete", "name": "never-mirrored" }),
+        json!({ "id": Uuid::nil(), "kind": "settings", "settings": settings }),
+        json!({ "id": "not-a-uuid", "kind": "delete", "name": "x" }),
+        mismatched,
+        save_entry(&later),
+    ];
+    let answer = apply_batch(&server, entries, &None).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answers = answer.body.as_array().expect("an answer per write");
+    assert_eq!(answers.len(), 7, "{}", answer.body);
+    let outcome = |index: usize| answers[index]["outcome"].as_str().unwrap_or_default();
+    let reasons = |index: usize| answers[index]["reasons"].to_string();
+    assert_eq!(outcome(0), "stored");
+    assert_eq!(outcome(1), "refused");
+    assert!(
+        reasons(1).contains("port 8080 is already used by 'batch-first'"),
+        "{}",
+        reasons(1)
+    );
+    assert_eq!(
+        outcome(2),
+        "stored",
+        "deleting what the mirror lacks is idempotent"
+    );
+    assert_eq!(outcome(3), "stored");
+    assert_eq!(outcome(4), "refused");
+    assert!(reasons(4).contains("writes[4].id: "), "{}", reasons(4));
+    assert_eq!(outcome(5), "refused");
+    assert!(
+        reasons(5).contains("id: the entry is for"),
+        "{}",
+        reasons(5)
+    );
+    assert_eq!(outcome(6), "stored");
+
+    // The first stored save made the workspace: the batch's writes are all in it.
+    let cookie = Some(answer.cookie());
+    let workspace = workspace_of(&cookie);
+    let stored: Vec<String> = server
+        .storage
+        .list_applications(workspace)
+        .await
+        .expect("list")
+        .iter()
+        .map(|application| application.name.to_string())
+        .collect();
+    assert_eq!(stored, ["batch-first", "batch-later"]);
+    let settings = server
+        .storage
+        .workspace_settings(workspace)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(settings.releases_kept, 4);
+
+    // A delete in a later batch, and the same batch sent twice (its answer lost), agree.
+    let delete = json!({ "id": first.id, "kind": "delete", "name": "batch-first" });
+    for _ in 0..2 {
+        let answer = apply_batch(&server, vec![delete.clone()], &cookie).await;
+        assert_eq!(answer.body[0]["outcome"], "stored", "{}", answer.body);
+    }
+    let left = server
+        .storage
+        .list_applications(workspace)
+        .await
+        .expect("list");
+    assert_eq!(left.len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_counts_once_against_the_write_quota_and_is_bounded() {
+    let server = start_with(|edge| edge.writes_per_minute = 3).await;
+    let mut cookie = None;
+    let batch_size = webvm_appserver::api::applications::MAX_BATCH_ENTRIES;
+    // Three requests carry 300 writes under a quota of three writes a minute.
+    for round in 0..3 {
+        let entries: Vec<Value> = (0..batch_size)
+            .map(|n| {
+                let port = 3000 + u16::try_from(round * batch_size + n).expect("port");
+                save_entry(&application(&format!("quota-{round}-{n}"), port))
+            })
+            .collect();
+        let answer = apply_batch(&server, entries, &cookie).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let stored = answer
+            .body
+            .as_array()
+            .expect("answers")
+            .iter()
+            .filter(|answer| answer["outcome"] == "stored")
+            .count();
+        assert_eq!(stored, batch_size);
+        if cookie.is_none() {
+            cookie = Some(answer.cookie());
+        }
+    }
+    let stored = server
+        .storage
+        .list_applications(workspace_of(&cookie))
+        .await
+        .expect("list");
+    assert_eq!(stored.len(), 3 * batch_size);
+    assert_eq!(apply_batch(&server, Vec::new(), &cookie).await.status, 429);
+
+    // More entries than a batch may hold are refused as a whole, saying why.
+    let server = start().await;
+    let entries = (0..=batch_size)
+        .map(|n| json!({ "id": Uuid::new_v4(), "kind": "delete", "name": format!("x{n}") }))
+        .collect();
+    let answer = apply_batch(&server, entries, &None).await;
+    assert!(
+        answer
+            .problems()
+            .contains("more than the 100 a batch may hold"),
+        "{}",
+        answer.body
+    );
+}

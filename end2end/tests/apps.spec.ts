@@ -909,7 +909,7 @@ test.describe.serial('applications', () => {
     const indicator = page.getByTestId('sync-indicator');
     await expect(indicator).toHaveAttribute('data-state', 'synced', { timeout: 30_000 });
     // Saves can't reach the server.
-    await page.route('**/api/save_application', (route) => route.abort('internetdisconnected'));
+    await page.route('**/api/apply_mirror_writes', (route) => route.abort('internetdisconnected'));
     const site = Object.values((await book()).applications).find((app) => app.name === SITE)!;
     const description = 'edited while the server was away';
     await page.evaluate((app) => (window as unknown as { webvm: { saveApp(app: unknown): Promise<unknown> } }).webvm.saveApp(app),
@@ -922,7 +922,7 @@ test.describe.serial('applications', () => {
     await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
     await expect(indicator).toHaveAttribute('data-state', /offline|pending/, { timeout: 15_000 });
     const started = Date.now();
-    await page.unroute('**/api/save_application');
+    await page.unroute('**/api/apply_mirror_writes');
     await expect(indicator).toHaveAttribute('data-state', 'synced', { timeout: 60_000 });
     figure('mirror caught up after the server came back', seconds(Date.now() - started));
     await expect

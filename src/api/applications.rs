@@ -41,62 +41,93 @@ pub struct SavedApplication {
 /// the validation rules against the workspace's other applications and the catalog.
 #[server(prefix = "/api", endpoint = "save_application", protocol = Http<MirrorJson, Json>)]
 pub async fn save_application(application: Application) -> Result<SavedApplication, AppError> {
-    use crate::domain::validation::ValidationRules;
-    use crate::model::{ApplicationServerSettings, SystemResources};
-
-    let storage = context::storage()?;
-    let workspace = context::current_workspace(&storage).await?;
-    let mut applications = match workspace {
-        Some(id) => storage.list_applications(id).await?,
-        None => Vec::new(),
-    };
-    let existed = applications.iter().any(|other| other.id == application.id);
-    applications.retain(|other| other.id != application.id);
-    applications.push(application.clone());
-    let catalog = storage.list_runtime_packages().await?;
-    let (resources, settings) = (
-        SystemResources::default(),
-        ApplicationServerSettings::default(),
-    );
-    let rules = ValidationRules::new(&catalog, &applications, &resources, &settings);
-    let result = rules.validate_application(&application);
-    if !result.valid {
-        return Err(AppError::invalid(
-            format!("The application “{}” was not saved.", application.name),
-            result.errors,
-        ));
-    }
-    // Only a record that passed gets a workspace made for it: a refused save changes nothing.
-    let workspace = match workspace {
-        Some(id) => id,
-        None => {
-            let credentials = storage.create_workspace().await?;
-            context::set_workspace_cookie(&credentials)?;
-            credentials.id
-        }
-    };
-    let updated_at = storage.put_application(workspace, &application).await?;
+    let mut mirror = open_mirror().await?;
+    let (id, name) = (application.id, application.name.to_string());
+    let saved = mirror.save(application).await?;
+    set_cookie_of_new_workspace(&mirror)?;
     Ok(SavedApplication {
-        id: application.id,
-        name: application.name.to_string(),
-        updated_at,
-        created: !existed,
-        warnings: result.warnings,
+        id,
+        name,
+        updated_at: saved.updated_at,
+        created: saved.created,
+        warnings: saved.warnings,
     })
 }
 
 /// Removes one application from the caller's workspace mirror, and every share link to it.
 #[server(prefix = "/api", endpoint = "delete_application", input = Json)]
 pub async fn delete_application(id: Uuid) -> Result<(), AppError> {
-    let not_found = || AppError::not_found("This application");
-    let storage = context::storage()?;
-    let Some(workspace) = context::current_workspace(&storage).await? else {
-        return Err(not_found());
-    };
-    if storage.delete_application(workspace, id).await? {
+    if open_mirror().await?.delete(id).await? {
         Ok(())
     } else {
-        Err(not_found())
+        Err(AppError::not_found("This application"))
+    }
+}
+
+/// The most entries one `apply_mirror_writes` takes (the browser's queue hands out as many).
+pub const MAX_BATCH_ENTRIES: usize = crate::domain::mirror_queue::BATCH;
+/// The largest `apply_mirror_writes` body: the queue's byte budget and the JSON around it.
+pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Applies a batch of the browser's queued mirror writes (saves, deletes, the settings) in
+/// order, each checked as its single-record function would check it, and answers each in
+/// the batch's order. An entry that can't be read is refused naming its field, without
+/// holding up the others. One request, so the write quota counts a batch once.
+#[server(prefix = "/api", endpoint = "apply_mirror_writes", input = Json)]
+pub async fn apply_mirror_writes(
+    writes: Vec<serde_json::Value>,
+) -> Result<Vec<crate::model::MirrorAnswer>, AppError> {
+    use crate::model::MirrorAnswer;
+
+    if writes.len() > MAX_BATCH_ENTRIES {
+        return Err(AppError::invalid(
+            "The batch of mirror writes was refused.",
+            vec![format!(
+                "writes: {} entries, more than the {MAX_BATCH_ENTRIES} a batch may hold",
+                writes.len()
+            )],
+        ));
+    }
+    let mut mirror = open_mirror().await?;
+    let mut answers = Vec::with_capacity(writes.len());
+    for (index, value) in writes.into_iter().enumerate() {
+        let size = serde_json::to_vec(&value).map_or(0, |json| json.len());
+        let answer = if size > SAVE_BODY_LIMIT {
+            MirrorAnswer::Refused {
+                reasons: vec![format!(
+                    "writes[{index}]: {size} bytes, more than the {SAVE_BODY_LIMIT} a record may take"
+                )],
+            }
+        } else {
+            match parse_mirror_entry(value, &format!("writes[{index}]")) {
+                Ok(entry) => mirror.apply(entry).await,
+                Err(problem) => MirrorAnswer::Refused {
+                    reasons: vec![problem],
+                },
+            }
+        };
+        answers.push(answer);
+    }
+    set_cookie_of_new_workspace(&mirror)?;
+    Ok(answers)
+}
+
+/// The caller's workspace mirror (it may have no workspace yet).
+#[cfg(feature = "ssr")]
+async fn open_mirror() -> Result<crate::server::mirror::WorkspaceMirror, AppError> {
+    let storage = context::storage()?;
+    let workspace = context::current_workspace(&storage).await?;
+    crate::server::mirror::WorkspaceMirror::open(storage, workspace).await
+}
+
+/// Gives the browser the cookie of the workspace its first save made, if it made one.
+#[cfg(feature = "ssr")]
+fn set_cookie_of_new_workspace(
+    mirror: &crate::server::mirror::WorkspaceMirror,
+) -> Result<(), AppError> {
+    match mirror.created_workspace() {
+        Some(credentials) => context::set_workspace_cookie(credentials),
+        None => Ok(()),
     }
 }
 
@@ -145,13 +176,76 @@ fn parse_arguments<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
         let message = inner.to_string();
         let position = format!(" at line {} column {}", inner.line(), inner.column());
         let message = message.strip_suffix(&position).unwrap_or(&message);
-        let problem = if path == "." || path.is_empty() {
-            message.to_string()
-        } else {
-            format!("{path}: {message}")
-        };
-        AppError::invalid("The application record was refused.", vec![problem])
+        AppError::invalid(
+            "The application record was refused.",
+            vec![problem_at("", &path, message)],
+        )
     })
+}
+
+/// Parses one entry of a batch; the problem names the field under `prefix`
+/// (`writes[3].application.execution.port`) and the rule.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+fn parse_entry<T: DeserializeOwned>(value: serde_json::Value, prefix: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        problem_at(
+            prefix,
+            &error.path().to_string(),
+            &error.inner().to_string(),
+        )
+    })
+}
+
+/// Parses one entry of a batch, `{"id": …, "kind": …, …}`, field by field, so that a problem
+/// names the field inside the record too (`writes[3].application.execution.port`): serde
+/// loses the path inside an internally tagged enum.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+fn parse_mirror_entry(
+    mut value: serde_json::Value,
+    prefix: &str,
+) -> Result<crate::model::MirrorEntry, String> {
+    use crate::model::MirrorWrite;
+
+    let Some(object) = value.as_object_mut() else {
+        return Err(problem_at(prefix, "", "expected an object"));
+    };
+    let mut field = |name: &str| {
+        object
+            .remove(name)
+            .ok_or_else(|| problem_at(prefix, "", &format!("missing field `{name}`")))
+    };
+    let id = parse_entry(field("id")?, &format!("{prefix}.id"))?;
+    let kind: String = parse_entry(field("kind")?, &format!("{prefix}.kind"))?;
+    let write = match kind.as_str() {
+        "save" => MirrorWrite::Save {
+            application: parse_entry(field("application")?, &format!("{prefix}.application"))?,
+        },
+        "delete" => MirrorWrite::Delete {
+            name: parse_entry(field("name")?, &format!("{prefix}.name"))?,
+        },
+        "settings" => MirrorWrite::Settings {
+            settings: parse_entry(field("settings")?, &format!("{prefix}.settings"))?,
+        },
+        other => {
+            return Err(problem_at(
+                prefix,
+                "kind",
+                &format!("unknown kind `{other}`, expected one of `save`, `delete`, `settings`"),
+            ))
+        }
+    };
+    Ok(crate::model::MirrorEntry { id, write })
+}
+
+/// `prefix.path: message`, leaving out the empty parts.
+fn problem_at(prefix: &str, path: &str, message: &str) -> String {
+    let path = if path == "." { "" } else { path };
+    match (prefix.is_empty(), path.is_empty()) {
+        (true, true) => message.to_string(),
+        (true, false) => format!("{path}: {message}"),
+        (false, true) => format!("{prefix}: {message}"),
+        (false, false) => format!("{prefix}.{path}: {message}"),
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +267,39 @@ mod tests {
                     assert!(!problems[0].contains(" at line "), "{problems:?}");
                 }
                 other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unreadable_batch_entries_name_their_index_and_field() {
+        let id = "00000000-0000-0000-0000-000000000001";
+        let cases = [
+            (
+                serde_json::json!({"id": id, "kind": "delete", "name": "blog"}),
+                None,
+            ),
+            (
+                serde_json::json!({"id": 7, "kind": "delete", "name": "blog"}),
+                Some("writes[2].id: "),
+            ),
+            (
+                serde_json::json!({"id": id, "kind": "rename"}),
+                Some("writes[2].kind: unknown kind `rename`"),
+            ),
+            (
+                serde_json::json!({"id": id, "kind": "settings", "settings": 3}),
+                Some("writes[2].settings: "),
+            ),
+        ];
+        for (value, expected) in cases {
+            let parsed = parse_mirror_entry(value.clone(), "writes[2]");
+            match (parsed, expected) {
+                (Ok(_), None) => {}
+                (Err(problem), Some(expected)) => {
+                    assert!(problem.starts_with(expected), "{value}: {problem}")
+                }
+                (other, _) => panic!("{value}: {other:?}"),
             }
         }
     }

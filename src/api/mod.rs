@@ -230,6 +230,7 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
         <OpenWorkspace as server_fn::ServerFn>::PATH,
         <applications::SaveApplication as server_fn::ServerFn>::PATH,
         <applications::DeleteApplication as server_fn::ServerFn>::PATH,
+        <applications::ApplyMirrorWrites as server_fn::ServerFn>::PATH,
         <status_pages::CreateStatusLink as server_fn::ServerFn>::PATH,
         <status_pages::RevokeStatusLink as server_fn::ServerFn>::PATH,
         <status_pages::ReportStatus as server_fn::ServerFn>::PATH,
@@ -243,6 +244,10 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
             applications::SAVE_BODY_LIMIT,
         ),
         (
+            <applications::ApplyMirrorWrites as server_fn::ServerFn>::PATH,
+            applications::BATCH_BODY_LIMIT,
+        ),
+        (
             <status_pages::ReportStatus as server_fn::ServerFn>::PATH,
             status_pages::REPORT_BODY_LIMIT,
         ),
@@ -253,27 +258,12 @@ pub const ENDPOINTS: crate::server::edge::EndpointTable = crate::server::edge::E
 /// after checking them against the rules and the workspace's applications.
 #[server(prefix = "/api", endpoint = "save_settings", input = server_fn::codec::Json)]
 pub async fn save_settings(settings: ApplicationServerSettings) -> Result<(), AppError> {
-    use crate::domain::validation::ValidationRules;
-
     let storage = context::storage()?;
-    let Some(workspace) = context::current_workspace(&storage).await? else {
-        return Err(AppError::not_found(
-            "This browser's workspace on the server",
-        ));
-    };
-    let applications = storage.list_applications(workspace).await?;
-    let catalog = storage.list_runtime_packages().await?;
-    let resources = crate::model::SystemResources::default();
-    let checked =
-        ValidationRules::new(&catalog, &applications, &resources, &settings).validate_settings();
-    if !checked.valid {
-        return Err(AppError::invalid(
-            "These settings were refused.",
-            checked.errors,
-        ));
-    }
-    storage.put_settings(workspace, &settings).await?;
-    Ok(())
+    let workspace = context::current_workspace(&storage).await?;
+    crate::server::mirror::WorkspaceMirror::open(storage, workspace)
+        .await?
+        .save_settings(&settings)
+        .await
 }
 
 /// The defaults and facts about this server.

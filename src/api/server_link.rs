@@ -7,7 +7,7 @@ use futures::FutureExt;
 use crate::client::apps::{MirrorFailure, ServerLink};
 use crate::error::AppError;
 use crate::model::catalog::RuntimeCatalog;
-use crate::model::{Application, ApplicationId, ApplicationServerSettings, StatusReport};
+use crate::model::{MirrorAnswer, MirrorEntry, StatusReport};
 
 /// The registry's link to this server's functions.
 pub struct ServerFunctions;
@@ -32,33 +32,21 @@ impl ServerLink for ServerFunctions {
         .boxed_local()
     }
 
-    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), MirrorFailure>> {
+    fn apply_writes(
+        &self,
+        writes: Vec<MirrorEntry>,
+    ) -> LocalBoxFuture<'static, Result<Vec<MirrorAnswer>, MirrorFailure>> {
         async move {
-            super::applications::save_application(application)
+            let values = writes
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| MirrorFailure::Failed(error.to_string()))?;
+            super::applications::apply_mirror_writes(values)
                 .await
-                .map(|_| ())
                 .map_err(mirror_failure)
         }
         .boxed_local()
-    }
-
-    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), MirrorFailure>> {
-        async move {
-            match super::applications::delete_application(id).await {
-                Ok(()) => Ok(()),
-                // The mirror never had it (say, its first write failed): nothing to delete.
-                Err(error) if error.status_code() == 404 => Ok(()),
-                Err(error) => Err(mirror_failure(error)),
-            }
-        }
-        .boxed_local()
-    }
-
-    fn save_settings(
-        &self,
-        settings: ApplicationServerSettings,
-    ) -> LocalBoxFuture<'static, Result<(), MirrorFailure>> {
-        async move { super::save_settings(settings).await.map_err(mirror_failure) }.boxed_local()
     }
 
     fn report_status(

@@ -6,7 +6,9 @@
 //! * **Coalesced and debounced.** One pending write per record: a newer change replaces the
 //!   queued one and raises its revision, and waits [`DEBOUNCE`], so a burst of edits is one
 //!   write.
-//! * **Batched.** [`MirrorQueue::due`] hands out at most [`BATCH`] writes at a time.
+//! * **Batched.** [`MirrorQueue::due`] hands out at most [`BATCH`] writes, and at most
+//!   [`BATCH_BYTES`] of them, at a time: the browser sends them as one request, which the
+//!   server's write quota counts once, so replaying a long queue is a few requests.
 //! * **Retried with backoff.** A write the server could not take (unreachable, busy) is
 //!   retried after 1 s, doubling to [`MAX_RETRY`]. A write it *refused* (the domain's rules)
 //!   is held with the reasons until the record changes again: resending can't help.
@@ -19,34 +21,22 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Application, ApplicationId, ApplicationServerSettings};
+use crate::model::ApplicationId;
 
 /// The queue's record format in IndexedDB.
 pub const QUEUE_SCHEMA_VERSION: u32 = 1;
 /// A change waits this long for the next before it is sent.
 pub const DEBOUNCE: Duration = Duration::milliseconds(400);
 /// The most writes handed out at once.
-pub const BATCH: usize = 20;
+pub const BATCH: usize = 100;
+/// The most bytes of writes (as JSON) handed out at once; a single larger write goes alone.
+pub const BATCH_BYTES: usize = 768 * 1024;
 /// The first retry's delay; it doubles with each failure.
 pub const FIRST_RETRY: Duration = Duration::seconds(1);
 /// The longest delay between retries.
 pub const MAX_RETRY: Duration = Duration::minutes(5);
 
-/// What is to be written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum MirrorWrite {
-    Save {
-        application: Box<Application>,
-    },
-    Delete {
-        name: String,
-    },
-    /// The workspace's settings, queued under [`SETTINGS_RECORD`].
-    Settings {
-        settings: Box<ApplicationServerSettings>,
-    },
-}
+pub use crate::model::MirrorWrite;
 
 /// The queue's key for the workspace's settings: the nil id, which no application has
 /// (application ids are random UUIDs), so the settings are one more record with one
@@ -178,7 +168,8 @@ impl MirrorQueue {
         revision
     }
 
-    /// The writes whose time has come, oldest first, at most [`BATCH`]; each is marked in
+    /// The writes whose time has come, oldest first, at most [`BATCH`] of them and
+    /// [`BATCH_BYTES`] of JSON (always at least one when any is due); each is marked in
     /// flight.
     pub fn due(&mut self, now: DateTime<Utc>) -> Vec<(ApplicationId, u64, MirrorWrite)> {
         let mut ready: Vec<(&ApplicationId, &PendingWrite)> = self
@@ -192,7 +183,16 @@ impl MirrorQueue {
             })
             .collect();
         ready.sort_by_key(|(id, write)| (write.queued_at, **id));
-        let chosen: Vec<ApplicationId> = ready.iter().take(BATCH).map(|(id, _)| **id).collect();
+        let mut chosen: Vec<ApplicationId> = Vec::new();
+        let mut bytes = 0;
+        for (id, pending) in ready.into_iter().take(BATCH) {
+            let size = write_size(&pending.write);
+            if !chosen.is_empty() && bytes + size > BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            chosen.push(*id);
+        }
         chosen
             .into_iter()
             .filter_map(|id| {
@@ -277,6 +277,11 @@ impl MirrorQueue {
             (refused, pending, _) => SyncSummary::Refused { refused, pending },
         }
     }
+}
+
+/// How many bytes `write` takes as JSON.
+fn write_size(write: &MirrorWrite) -> usize {
+    serde_json::to_vec(write).map_or(0, |json| json.len())
 }
 
 /// The delay before retry number `attempts` (1 s, 2 s, 4 s … at most [`MAX_RETRY`]).

@@ -67,6 +67,7 @@ mod deployment;
 mod execution;
 pub mod guest_image;
 mod metrics;
+mod mirror;
 mod names;
 mod package;
 mod store;
@@ -88,6 +89,7 @@ pub use metrics::{
     ApplicationMetrics, HealthStatus, LogEntry, LogLevel, LogSource, PerformanceSnapshot,
     StatusReport,
 };
+pub use mirror::{MirrorAnswer, MirrorEntry, MirrorWrite};
 pub use names::{
     AppName, PackageId, ParseError, Port, SealedSecret, Sha256, APP_NAME_MAX_LEN, APP_NAME_MIN_LEN,
     PORT_MAX, PORT_MIN, RESERVED_APP_NAMES,

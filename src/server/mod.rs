@@ -6,6 +6,7 @@
 pub mod app_bridge;
 pub mod config;
 pub mod edge;
+pub mod mirror;
 pub mod packages;
 pub mod sources;
 pub mod static_files;

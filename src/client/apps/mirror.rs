@@ -4,7 +4,6 @@
 //! revision. A reload resumes the queue, so nothing queued is lost.
 
 use chrono::Utc;
-use futures::future::join_all;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -12,7 +11,7 @@ use super::record::{record_get, record_put};
 use super::{AppManager, MirrorFailure};
 use crate::client::vm::bridge::{js_message, sleep};
 use crate::domain::mirror_queue::{MirrorQueue, MirrorWrite, Outcome, QueueError};
-use crate::model::ApplicationId;
+use crate::model::{ApplicationId, MirrorAnswer, MirrorEntry};
 
 /// The IndexedDB key of the queue.
 pub(super) const QUEUE_KEY: &str = "mirror-queue";
@@ -67,25 +66,18 @@ impl AppManager {
                     return;
                 };
                 manager.persist_queue().await;
-                let server = manager.server.get_value();
-                let sent = due.into_iter().map(|(id, revision, write)| {
-                    let answer = match write {
-                        MirrorWrite::Save { application } => server.save(*application),
-                        MirrorWrite::Delete { .. } => server.delete(id),
-                        MirrorWrite::Settings { settings } => server.save_settings(*settings),
-                    };
-                    async move { (id, revision, answer.await) }
-                });
-                let answers = join_all(sent).await;
+                let entries: Vec<MirrorEntry> = due
+                    .iter()
+                    .map(|(id, _, write)| MirrorEntry {
+                        id: *id,
+                        write: write.clone(),
+                    })
+                    .collect();
+                let answer = manager.server.get_value().apply_writes(entries).await;
+                let outcomes = outcomes_of(answer, due.len());
                 let now = Utc::now();
                 manager.queue.try_update(|queue| {
-                    for (id, revision, answer) in answers {
-                        let outcome = match answer {
-                            Ok(()) => Outcome::Stored,
-                            Err(MirrorFailure::Refused(reasons)) => Outcome::Refused(reasons),
-                            Err(MirrorFailure::Unreachable(reason)) => Outcome::Unreachable(reason),
-                            Err(MirrorFailure::Failed(reason)) => Outcome::Failed(reason),
-                        };
+                    for ((id, revision, _), outcome) in due.into_iter().zip(outcomes) {
                         queue.settle(id, revision, outcome, now);
                     }
                 });
@@ -115,6 +107,38 @@ impl AppManager {
                 "webvm: the mirror queue could not be stored: {}",
                 js_message(&error)
             );
+        }
+    }
+}
+
+/// Each write's outcome from the server's answer to its batch: its own answer, or, when the
+/// whole request failed, that failure for every write.
+fn outcomes_of(answer: Result<Vec<MirrorAnswer>, MirrorFailure>, writes: usize) -> Vec<Outcome> {
+    match answer {
+        Ok(answers) => {
+            let mut outcomes: Vec<Outcome> = answers
+                .into_iter()
+                .take(writes)
+                .map(|answer| match answer {
+                    MirrorAnswer::Stored => Outcome::Stored,
+                    MirrorAnswer::Refused { reasons } => Outcome::Refused(reasons),
+                    MirrorAnswer::Failed { reason } => Outcome::Failed(reason),
+                })
+                .collect();
+            // An answer short of the batch leaves the rest to be sent again.
+            outcomes.resize(
+                writes,
+                Outcome::Failed("the server did not answer this write".to_string()),
+            );
+            outcomes
+        }
+        Err(failure) => {
+            let outcome = match failure {
+                MirrorFailure::Refused(reasons) => Outcome::Refused(reasons),
+                MirrorFailure::Unreachable(reason) => Outcome::Unreachable(reason),
+                MirrorFailure::Failed(reason) => Outcome::Failed(reason),
+            };
+            vec![outcome; writes]
         }
     }
 }

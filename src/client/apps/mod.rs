@@ -39,7 +39,7 @@ use crate::domain::validation::{unique_name, ApplicationChecks, ValidationRules}
 use crate::model::catalog::RuntimeCatalog;
 use crate::model::{
     AppName, Application, ApplicationId, ApplicationServerSettings, DeploymentOperation, LogEntry,
-    Port, RuntimePackage,
+    MirrorAnswer, MirrorEntry, Port, RuntimePackage,
 };
 
 /// What the page shows about a supervised application beyond its record.
@@ -160,15 +160,12 @@ pub trait ServerLink {
     fn open_workspace(&self) -> LocalBoxFuture<'static, Result<(), String>>;
     /// The runtime catalog.
     fn catalog(&self) -> LocalBoxFuture<'static, Result<RuntimeCatalog, String>>;
-    /// Writes an application to the mirror (the server validates it again).
-    fn save(&self, application: Application) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
-    /// Deletes an application from the mirror; deleting one the mirror never had is fine.
-    fn delete(&self, id: ApplicationId) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
-    /// Writes the workspace's settings to the mirror (the server validates them again).
-    fn save_settings(
+    /// Sends a batch of queued mirror writes in one request; the server checks each with
+    /// the rules again and answers each, in order.
+    fn apply_writes(
         &self,
-        settings: ApplicationServerSettings,
-    ) -> LocalBoxFuture<'static, Result<(), MirrorFailure>>;
+        writes: Vec<MirrorEntry>,
+    ) -> LocalBoxFuture<'static, Result<Vec<MirrorAnswer>, MirrorFailure>>;
     /// The VM tab's heartbeat: each application's status now (status pages read it).
     fn report_status(
         &self,

@@ -170,6 +170,34 @@ fn batches_are_oldest_first_and_bounded() {
 }
 
 #[test]
+fn batches_stay_within_their_byte_budget_and_a_large_write_goes_alone() {
+    // Deletes whose names make each write about a quarter of the budget.
+    let quarter = |n: u128| MirrorWrite::Delete {
+        name: format!("{n}{}", "x".repeat(BATCH_BYTES / 4 - 40)),
+    };
+    let huge = MirrorWrite::Delete {
+        name: "y".repeat(BATCH_BYTES * 2),
+    };
+    let mut queue = MirrorQueue::default();
+    queue.enqueue(id(0), huge, t(0));
+    for n in 1..=5u128 {
+        queue.enqueue(id(n), quarter(n), t(n as i64));
+    }
+    let batches: Vec<Vec<ApplicationId>> = (0..3)
+        .map(|_| {
+            queue
+                .due(t(10_000))
+                .into_iter()
+                .map(|(record, _, _)| record)
+                .collect()
+        })
+        .collect();
+    assert_eq!(batches[0], vec![id(0)], "the oversized write goes alone");
+    assert_eq!(batches[1], vec![id(1), id(2), id(3), id(4)]);
+    assert_eq!(batches[2], vec![id(5)]);
+}
+
+#[test]
 fn a_thousand_queued_changes_replay_to_an_empty_queue() {
     let mut queue = MirrorQueue::default();
     for n in 0..1000u128 {
@@ -177,9 +205,11 @@ fn a_thousand_queued_changes_replay_to_an_empty_queue() {
     }
     assert_eq!(queue.pending.len(), 400, "coalesced per record");
     let mut sent = 0;
+    let mut batches = 0;
     let mut now = 5000;
     while let Some(next) = queue.next_due() {
         now = now.max((next - t(0)).num_milliseconds());
+        batches += 1;
         for (record, revision, _) in queue.due(t(now)) {
             queue.settle(record, revision, Outcome::Stored, t(now));
             sent += 1;
@@ -187,6 +217,10 @@ fn a_thousand_queued_changes_replay_to_an_empty_queue() {
     }
     assert_eq!(sent, 400);
     assert_eq!(queue.summary(), SyncSummary::Synced);
+    assert!(
+        batches <= 400_usize.div_ceil(BATCH) + 1,
+        "{batches} batches"
+    );
 }
 
 #[test]

@@ -619,18 +619,20 @@ impl AppManager {
 
     /// Queues the application's deletion for the server mirror.
     pub(super) fn mirror_delete(&self, id: ApplicationId, name: String) {
-        self.enqueue_mirror(id, MirrorWrite::Delete { name });
+        self.enqueue_mirror([(id, MirrorWrite::Delete { name })]);
     }
 
     /// Queues the application for the server mirror (written after IndexedDB, retried until
     /// the server has it; see `mirror`).
     pub(super) fn mirror_save(&self, app: Application) {
-        self.enqueue_mirror(
-            app.id,
-            MirrorWrite::Save {
-                application: Box::new(app),
-            },
-        );
+        self.enqueue_mirror([(app.id, save_write(app))]);
+    }
+}
+
+/// The mirror's write of `app`.
+pub(super) fn save_write(app: Application) -> MirrorWrite {
+    MirrorWrite::Save {
+        application: Box::new(app),
     }
 }
 

@@ -51,8 +51,14 @@ impl AppManager {
                     js_message(&error)
                 ),
             }
+            // After a batch is answered the queue is looked at again at once: a long queue
+            // (an import, a reconnection) goes out batch after batch, not one per poll.
+            let mut just_sent = false;
             loop {
-                sleep(POLL_MS).await;
+                if !just_sent {
+                    sleep(POLL_MS).await;
+                }
+                just_sent = false;
                 let now = Utc::now();
                 let ready = manager
                     .queue
@@ -62,10 +68,11 @@ impl AppManager {
                     Some(false) => continue,
                     Some(true) => {}
                 }
+                // Marked in flight in memory only: a reload sends in-flight writes again
+                // anyway (`resume`), so the stored queue needs no copy of that mark.
                 let Some(due) = manager.queue.try_update(|queue| queue.due(now)) else {
                     return;
                 };
-                manager.persist_queue().await;
                 let entries: Vec<MirrorEntry> = due
                     .iter()
                     .map(|(id, _, write)| MirrorEntry {
@@ -81,15 +88,25 @@ impl AppManager {
                         queue.settle(id, revision, outcome, now);
                     }
                 });
+                just_sent = true;
                 manager.persist_queue().await;
             }
         });
     }
 
-    /// Queues a write for the record `id` and keeps the queue in IndexedDB.
-    pub(super) fn enqueue_mirror(&self, id: ApplicationId, write: MirrorWrite) {
-        self.queue
-            .try_update(|queue| queue.enqueue(id, write, Utc::now()));
+    /// Queues writes (each for its record) and keeps the queue in IndexedDB: one update and
+    /// one stored copy of the queue however many writes there are (an import queues one per
+    /// application).
+    pub(super) fn enqueue_mirror(
+        &self,
+        writes: impl IntoIterator<Item = (ApplicationId, MirrorWrite)>,
+    ) {
+        self.queue.try_update(|queue| {
+            let now = Utc::now();
+            for (id, write) in writes {
+                queue.enqueue(id, write, now);
+            }
+        });
         let manager = *self;
         spawn_local(async move { manager.persist_queue().await });
     }

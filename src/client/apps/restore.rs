@@ -8,12 +8,16 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use leptos::prelude::*;
 
+#[cfg(feature = "hydrate")]
+use super::actions::save_write;
 use super::{AppManager, AppsError};
 #[cfg(feature = "hydrate")]
 use crate::domain::app_registry::RUNNING;
 use crate::domain::backup::{import_backup_into, plan_import, BackupError, ImportPlan, Workspace};
 #[cfg(feature = "hydrate")]
 use crate::domain::compat::check_compatibility;
+#[cfg(feature = "hydrate")]
+use crate::domain::mirror_queue::MirrorWrite;
 use crate::domain::ports::ports_in_use;
 use crate::model::{Application, PackageId, PackageStatus};
 
@@ -106,6 +110,7 @@ impl AppManager {
             return Err(error);
         }
         let imported: BTreeSet<_> = plan.applications.iter().map(|app| app.id).collect();
+        let mut writes = Vec::new();
         for id in plan.removed.iter().filter(|id| !imported.contains(id)) {
             let name = previous
                 .applications
@@ -113,17 +118,18 @@ impl AppManager {
                 .map(|app| app.name.to_string())
                 .unwrap_or_default();
             self.stop_watch(*id);
-            self.mirror_delete(*id, name);
+            writes.push((*id, MirrorWrite::Delete { name }));
         }
-        let stored: Vec<Application> = self.book.with_untracked(|book| {
-            imported
-                .iter()
-                .filter_map(|id| book.applications.get(id).cloned())
-                .collect()
+        self.book.with_untracked(|book| {
+            writes.extend(
+                imported
+                    .iter()
+                    .filter_map(|id| book.applications.get(id).cloned())
+                    .map(|application| (application.id, save_write(application))),
+            )
         });
-        for application in stored {
-            self.mirror_save(application);
-        }
+        // One queue update for the whole import, not one per application.
+        self.enqueue_mirror(writes);
         Ok(plan.applications.len())
     }
 }

@@ -53,7 +53,7 @@ impl AppManager {
             Ok(())
         })
         .await?;
-        self.enqueue_mirror(SETTINGS_RECORD, MirrorWrite::Settings { settings: queued });
+        self.enqueue_mirror([(SETTINGS_RECORD, MirrorWrite::Settings { settings: queued })]);
         Ok(())
     }
 }

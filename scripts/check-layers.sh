@@ -70,55 +70,42 @@ my $rule = "host → app → ui → api → {client, server} → error → domai
     . "(guest_protocol sits with domain; client and server never import each other)";
 
 # Blanks out comments and the contents of string and char literals, keeping line breaks.
+# One pass of anchored matches (`\G`): plain code is copied a run at a time.
 sub strip {
     my ($text) = @_;
     my $out = "";
     my $n = length $text;
-    my $i = 0;
-    my $keep_newlines = sub { my $s = shift; $s =~ s/[^\n]/ /g; $s };
-    while ($i < $n) {
-        my $c = substr($text, $i, 1);
-        my $next = substr($text, $i + 1, 1);
-        my $prev = $i > 0 ? substr($text, $i - 1, 1) : " ";
-        if ($c eq "/" && $next eq "/") {
-            my $end = index($text, "\n", $i);
-            $end = $n if $end < 0;
-            $out .= " " x ($end - $i);
-            $i = $end;
-        } elsif ($c eq "/" && $next eq "*") {
-            my $depth = 0;
-            my $start = $i;
-            while ($i < $n) {
-                if (substr($text, $i, 2) eq "/*") { $depth++; $i += 2; }
-                elsif (substr($text, $i, 2) eq "*/") { $depth--; $i += 2; last if $depth == 0; }
-                else { $i++; }
+    my $blank = sub { my $s = shift; $s =~ s/[^\n]/ /g; $s };
+    pos($text) = 0;
+    while (pos($text) < $n) {
+        if ($text =~ /\G(\/\/[^\n]*)/gc) {
+            $out .= " " x length $1;
+        } elsif ($text =~ /\G\/\*/gc) {
+            my $start = pos($text) - 2;
+            my $depth = 1;
+            while ($depth > 0 && $text =~ /\G.*?(\/\*|\*\/)/gcs) {
+                $depth += $1 eq "/*" ? 1 : -1;
             }
-            $out .= $keep_newlines->(substr($text, $start, $i - $start));
-        } elsif ($prev !~ /\w/ && substr($text, $i) =~ /\A(b?r(#*)")/) {
+            pos($text) = $n if $depth > 0;
+            $out .= $blank->(substr($text, $start, pos($text) - $start));
+        } elsif ($text =~ /\G(?<!\w)(b?r(#*)")/gc) {
             my ($open, $hashes) = ($1, $2);
+            my $start = pos($text) - length $open;
             my $close = "\"" . $hashes;
-            my $end = index($text, $close, $i + length $open);
-            $end = $n - length $close if $end < 0;
-            my $stop = $end + length $close;
-            $out .= $keep_newlines->(substr($text, $i, $stop - $i));
-            $i = $stop;
-        } elsif ($c eq "\"") {
-            my $start = $i;
-            $i++;
-            while ($i < $n) {
-                my $d = substr($text, $i, 1);
-                if ($d eq "\\") { $i += 2; next; }
-                $i++;
-                last if $d eq "\"";
-            }
-            $out .= $keep_newlines->(substr($text, $start, $i - $start));
-        } elsif ($c eq "\x27" && substr($text, $i) =~ /\A(\x27(?:\\.[^\x27]*|[^\\\x27])\x27)/s) {
+            my $end = index($text, $close, pos($text));
+            my $stop = $end < 0 ? $n : $end + length $close;
+            $out .= $blank->(substr($text, $start, $stop - $start));
+            pos($text) = $stop;
+        } elsif ($text =~ /\G("(?:[^"\\]|\\.)*(?:"|\z))/gcs) {
+            $out .= $blank->($1);
+        } elsif ($text =~ /\G(\x27(?:\\.[^\x27]*|[^\\\x27])\x27)/gcs) {
             # A char literal (a lifetime has no closing quote right after one character).
             $out .= " " x length $1;
-            $i += length $1;
+        } elsif ($text =~ /\G((?:[^\/"\x27rb]|(?<=\w)[rb])+)/gc) {
+            $out .= $1;
         } else {
-            $out .= $c;
-            $i++;
+            $text =~ /\G(.)/gcs;
+            $out .= $1;
         }
     }
     return $out;

@@ -96,6 +96,21 @@ impl AppError {
             Self::Unavailable => 503,
         }
     }
+
+    /// The reasons a mirror write is refused for good, when this error is such a refusal
+    /// (the rules, its size, the site policy: resending can't help); `None` when it failed
+    /// for a passing reason and is worth sending again. The server answers a batch's entries
+    /// with it, and the browser reads a whole request's failure with it.
+    pub fn mirror_refusal(&self) -> Option<Vec<String>> {
+        match self {
+            Self::Invalid { summary, problems } if problems.is_empty() => {
+                Some(vec![summary.clone()])
+            }
+            Self::Invalid { problems, .. } => Some(problems.clone()),
+            Self::TooLarge { .. } | Self::Forbidden { .. } => Some(vec![self.to_string()]),
+            _ => None,
+        }
+    }
 }
 
 impl FromServerFnError for AppError {
@@ -168,5 +183,41 @@ mod tests {
         let error = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
         assert_eq!(error.title(), "Connection problem");
         assert!(error.to_string().contains("offline"));
+    }
+
+    #[test]
+    fn mirror_refusals_table() {
+        let cases = [
+            (
+                AppError::invalid("Not saved.", vec!["port 80".into(), "name".into()]),
+                Some(vec!["port 80".to_string(), "name".to_string()]),
+            ),
+            (
+                AppError::invalid("Not saved.", Vec::new()),
+                Some(vec!["Not saved.".to_string()]),
+            ),
+            (
+                AppError::TooLarge { limit_bytes: 10 },
+                Some(vec![AppError::TooLarge { limit_bytes: 10 }.to_string()]),
+            ),
+            (
+                AppError::Forbidden {
+                    reason: "cross-site".into(),
+                },
+                Some(vec!["cross-site".to_string()]),
+            ),
+            (AppError::Unavailable, None),
+            (
+                AppError::RateLimited {
+                    retry_after_seconds: 3,
+                },
+                None,
+            ),
+            (AppError::not_found("The workspace"), None),
+            (AppError::internal("disk"), None),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.mirror_refusal(), expected, "{error:?}");
+        }
     }
 }

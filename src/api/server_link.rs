@@ -63,17 +63,14 @@ impl ServerLink for ServerFunctions {
     }
 }
 
-/// What a server function's error means for a queued mirror write.
+/// What a server function's error means for a queued mirror write: a request that never
+/// reached the server is unreachable; otherwise the error's own verdict.
 fn mirror_failure(error: AppError) -> MirrorFailure {
     match error {
-        AppError::Invalid { summary, problems } if problems.is_empty() => {
-            MirrorFailure::Refused(vec![summary])
-        }
-        AppError::Invalid { problems, .. } => MirrorFailure::Refused(problems),
-        error @ (AppError::TooLarge { .. } | AppError::Forbidden { .. }) => {
-            MirrorFailure::Refused(vec![error.to_string()])
-        }
         AppError::Transport { detail } => MirrorFailure::Unreachable(detail),
-        other => MirrorFailure::Failed(other.to_string()),
+        error => match error.mirror_refusal() {
+            Some(reasons) => MirrorFailure::Refused(reasons),
+            None => MirrorFailure::Failed(error.to_string()),
+        },
     }
 }

@@ -182,23 +182,12 @@ impl WorkspaceMirror {
         };
         match result {
             Ok(()) => MirrorAnswer::Stored,
-            Err(error) => answer_for(error),
+            Err(error) => match error.mirror_refusal() {
+                Some(reasons) => MirrorAnswer::Refused { reasons },
+                None => MirrorAnswer::Failed {
+                    reason: error.to_string(),
+                },
+            },
         }
-    }
-}
-
-/// What an error means for a write: refused for good, or worth sending again.
-pub fn answer_for(error: AppError) -> MirrorAnswer {
-    match error {
-        AppError::Invalid { summary, problems } if problems.is_empty() => MirrorAnswer::Refused {
-            reasons: vec![summary],
-        },
-        AppError::Invalid { problems, .. } => MirrorAnswer::Refused { reasons: problems },
-        error @ (AppError::TooLarge { .. } | AppError::Forbidden { .. }) => MirrorAnswer::Refused {
-            reasons: vec![error.to_string()],
-        },
-        other => MirrorAnswer::Failed {
-            reason: other.to_string(),
-        },
     }
 }

@@ -25,6 +25,16 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+/// The environment every guest command starts with, as `KEY=VALUE` lines (CheerpX starts
+/// processes with an empty environment; the package installer passes the same on v86).
+pub const GUEST_ENV: &[&str] = &[
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "LANG=C.UTF-8",
+    "USER=root",
+    "SHELL=/bin/sh",
+];
+
 /// First token of every frame.
 pub const MAGIC: &str = "~WV1";
 /// Protocol version announced in `HELLO`.

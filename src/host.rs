@@ -37,6 +37,7 @@ pub async fn main_from_args() -> ExitCode {
         Command::Serve => serve(cli.config).await,
         Command::FillPackages { update } => server::fill_packages(cli.config, update).await,
         Command::IndexPackages => server::index_packages(cli.config).await,
+        Command::BuildLayers => server::build_layers(cli.config).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -170,6 +170,7 @@ pub async fn package_catalog() -> Result<RuntimeCatalog, AppError> {
     Ok(RuntimeCatalog {
         entries: storage.list_package_catalog().await?,
         files_base_url: crate::server::packages::http::FILES_BASE_URL.to_string(),
+        layers_base_url: crate::server::packages::layers::LAYERS_BASE_URL.to_string(),
     })
 }
 

@@ -23,6 +23,7 @@ pub mod ports;
 pub mod presets;
 pub mod release;
 pub mod restart;
+pub mod runtime_layer;
 pub mod status_page;
 pub mod stored_record;
 pub mod validation;

@@ -94,6 +94,11 @@ impl InstallPlan {
     }
 }
 
+/// Keeps maintainer scripts from starting services (there is no init system to manage
+/// them; the app supervisor starts what it needs). Run before every dpkg install, in the
+/// guest and in the layer builder.
+pub const POLICY_RC_D: &str = "[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; }";
+
 /// The Debian package name in a `.deb` file name (`nginx_1.22.1-9_i386.deb` → `nginx`).
 pub fn debian_package_name(file: &str) -> Option<&str> {
     let stem = file.strip_suffix(".deb")?;

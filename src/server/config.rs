@@ -37,6 +37,10 @@ pub enum Command {
     /// Index the packages directory into the database (as the server does at start-up and
     /// on SIGHUP), print what was found and exit.
     IndexPackages,
+    /// Build each catalog runtime's layer (needs root: an overlay over the guest rootfs and a
+    /// `linux32` chroot run the runtime's dpkg steps) into the layers directory; cached by
+    /// the image, the `.deb`s and the builder, so a repeated run takes a second.
+    BuildLayers,
 }
 
 /// Where the server listens and keeps its data.
@@ -70,6 +74,10 @@ pub struct Config {
     /// Directory of the .deb files of the package repository [default: <data-dir>/packages].
     #[arg(long = "packages-dir", env = "WEBVM_PACKAGES_DIR")]
     pub packages_dir: Option<PathBuf>,
+
+    /// Directory of the prebuilt runtime layers (`build-layers`) [default: <data-dir>/layers].
+    #[arg(long = "layers-dir", env = "WEBVM_LAYERS_DIR")]
+    pub layers_dir: Option<PathBuf>,
 
     /// The runtime catalog (TOML) [default: catalog/runtimes.toml if present, else the
     /// built-in copy]. A configured file that does not exist gives an empty catalog.
@@ -231,6 +239,13 @@ impl Config {
         }
     }
 
+    /// The layers directory in effect: the configured one, or `layers` in the data directory.
+    pub fn effective_layers_dir(&self) -> PathBuf {
+        self.layers_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("layers"))
+    }
+
     /// The package directory in effect: the configured one, or `packages` in the data directory.
     pub fn effective_packages_dir(&self) -> PathBuf {
         self.packages_dir
@@ -247,6 +262,7 @@ impl Config {
             catalog: Some(data_dir.join("catalog.toml")),
             test_fixtures: false,
             packages_dir: None,
+            layers_dir: None,
             data_dir,
             database_url: None,
             guest_dir: None,

@@ -62,6 +62,8 @@ pub enum ServeError {
     Fill(#[from] packages::fill::FillError),
     #[error("fill-packages did not complete: {0}")]
     FillIncomplete(String),
+    #[error("build-layers: {0}")]
+    Layers(String),
     #[error("index-packages: {0}")]
     Index(#[from] packages::IndexError),
 }
@@ -87,6 +89,16 @@ pub async fn fill_packages(config: Config, force_update: bool) -> Result<(), Ser
             report.failures.len()
         )))
     }
+}
+
+/// `build-layers`: builds (or finds cached) every catalog runtime's layer and prints a table.
+pub async fn build_layers(config: Config) -> Result<(), ServeError> {
+    let outcomes = tokio::task::spawn_blocking(move || packages::build_layers(&config))
+        .await
+        .map_err(|error| ServeError::Layers(error.to_string()))?
+        .map_err(|error| ServeError::Layers(error.to_string()))?;
+    packages::print_layer_report(&outcomes);
+    Ok(())
 }
 
 /// `index-packages`: indexes the packages directory into the database and prints a summary.
@@ -155,6 +167,10 @@ pub async fn build_app<View: IntoView + 'static>(
             storage.clone(),
             config.effective_packages_dir(),
         ))
+        .merge(packages::layers::routes(
+            storage.clone(),
+            config.effective_layers_dir(),
+        ))
         .merge(sources::routes(sources::Sources::from_config(
             &config.fetch,
         )))
@@ -177,7 +193,10 @@ pub async fn build_app<View: IntoView + 'static>(
                     .and(NotForContentType::const_new(
                         packages::http::DEB_CONTENT_TYPE,
                     ))
-                    .and(NotForContentType::const_new("application/octet-stream")),
+                    .and(NotForContentType::const_new("application/octet-stream"))
+                    .and(NotForContentType::const_new(
+                        packages::layers::LAYER_CONTENT_TYPE,
+                    )),
             ),
         )
         .with_state(state.clone());

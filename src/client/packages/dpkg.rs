@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::client::vm::{guest_env_pairs, ExecCommand, ExitStatus, ProcessEvent, VmError};
 use crate::client::vm_controller::VmController;
 use crate::domain::package_install::{
-    parse_dpkg_status, DpkgState, InstallPlan, Phase, RemovalPlan, GUEST_DEB_PREFIX,
+    parse_dpkg_status, DpkgState, InstallPlan, Phase, RemovalPlan, GUEST_DEB_PREFIX, POLICY_RC_D,
 };
 
 /// Where the 9p share is mounted in the guest.
@@ -24,9 +24,6 @@ fn pushed_path(operation: Uuid, file: &str) -> String {
 }
 /// A dpkg call or script may run this long.
 const STEP_TIMEOUT_MS: u64 = 30 * 60 * 1000;
-/// Keeps maintainer scripts from starting services (there is no init system to manage
-/// them; the app supervisor starts what it needs).
-const POLICY_RC_D: &str = "[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d; }";
 
 /// Why a step in the guest failed. The messages go into the operation's log and error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -27,19 +27,9 @@ use std::rc::Rc;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 
-pub use crate::guest_protocol::ExitStatus;
 use crate::guest_protocol::{CpuTimes, RawStats};
+pub use crate::guest_protocol::{ExitStatus, GUEST_ENV};
 use crate::model::SystemResources;
-
-/// The environment every guest command starts with, as `KEY=VALUE` lines (CheerpX starts
-/// processes with an empty environment; the package installer passes the same on v86).
-pub const GUEST_ENV: &[&str] = &[
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "HOME=/root",
-    "LANG=C.UTF-8",
-    "USER=root",
-    "SHELL=/bin/sh",
-];
 
 /// [`GUEST_ENV`] as `(key, value)` pairs, the shape of [`ExecCommand::env`].
 pub fn guest_env_pairs() -> Vec<(String, String)> {

@@ -14,6 +14,7 @@
 //! | [`fill`] | the `fill-packages` subcommand (apt-get download) |
 //! | [`fixture`] | the deliberately tampered `tampered-demo` package |
 //! | [`http`] | `GET /packages/files/{file_name}` with Range and a strong ETag |
+//! | [`layers`] | prebuilt runtime layers: `build-layers`, their pinning in the catalog, `GET /packages/layers/{file}` |
 //!
 //! Indexing ([`index_repository`]) runs at start-up, on SIGHUP and with the
 //! `index-packages` subcommand; it never stops the server: problems are logged and shown as
@@ -26,6 +27,7 @@ pub mod deb;
 pub mod fill;
 pub mod fixture;
 pub mod http;
+pub mod layers;
 pub mod repository;
 pub mod resolve;
 pub mod version;
@@ -41,6 +43,7 @@ use resolve::Universe;
 
 use super::config::Config;
 use super::storage::{Storage, StorageError, StoredPackageFile};
+use crate::model::catalog::PackageCatalogEntry;
 
 /// Why indexing failed (the server keeps running with the previous index).
 #[derive(Debug, thiserror::Error)]
@@ -145,13 +148,19 @@ pub async fn index_repository(
     for (name, reason) in &scan.skipped {
         tracing::warn!(file = %name, %reason, "package file skipped");
     }
+    let layers_dir = config.effective_layers_dir();
+    let guest_dir = config.guest_dir.clone();
     let entries = match source.load()? {
         Some(catalog) => {
             let broken = scan.broken.clone();
             let universe = Universe::new(scan.files.iter().map(|file| file.candidate()));
-            tokio::task::spawn_blocking(move || catalog::build(&catalog, &universe, &broken, &base))
-                .await
-                .map_err(|error| IndexError::Task(error.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                let mut entries = catalog::build(&catalog, &universe, &broken, &base);
+                layers::attach(&mut entries, &layers_dir, guest_dir.as_deref());
+                entries
+            })
+            .await
+            .map_err(|error| IndexError::Task(error.to_string()))?
         }
         None => {
             tracing::info!(catalog = %summary.catalog, "no catalog file: the catalog is empty");
@@ -176,6 +185,53 @@ pub async fn index_repository(
     storage.replace_runtime_packages(&entries).await?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// The catalog as the repository resolves it now, without the database: for `build-layers`.
+/// The test fixtures are left out (their `.deb`s are deliberately broken).
+pub fn resolve_catalog(config: &Config) -> Result<Vec<PackageCatalogEntry>, IndexError> {
+    let dir = config.effective_packages_dir();
+    let scan = repository::scan(&dir, &BTreeMap::new())?;
+    let source = CatalogSource {
+        test_fixtures: false,
+        ..CatalogSource::from_config(config)
+    };
+    let base = BaseImage::load(config.guest_dir.as_deref());
+    let universe = Universe::new(scan.files.iter().map(|file| file.candidate()));
+    Ok(match source.load()? {
+        Some(catalog) => catalog::build(&catalog, &universe, &scan.broken, &base),
+        None => Vec::new(),
+    })
+}
+
+/// `build-layers`: resolves the catalog, then builds each runtime's layer.
+pub fn build_layers(config: &Config) -> Result<Vec<layers::build::RuntimeOutcome>, String> {
+    let entries = resolve_catalog(config).map_err(|error| error.to_string())?;
+    let options = layers::build::BuildOptions {
+        guest_dir: config.guest_dir.clone(),
+        packages_dir: config.effective_packages_dir(),
+        layers_dir: config.effective_layers_dir(),
+    };
+    layers::build::build_layers(&options, &entries).map_err(|error| error.to_string())
+}
+
+/// Prints what `build-layers` did, one runtime a line.
+pub fn print_layer_report(outcomes: &[layers::build::RuntimeOutcome]) {
+    println!(
+        "{:<16} {:>8} {:>10} {:>10} {:>8}  outcome",
+        "runtime", "entries", "tar MiB", "gz MiB", "seconds"
+    );
+    for outcome in outcomes {
+        println!(
+            "{:<16} {:>8} {:>10.1} {:>10.1} {:>8.1}  {}",
+            outcome.id,
+            outcome.entries,
+            outcome.tar_bytes as f64 / 1_048_576.0,
+            outcome.gz_bytes as f64 / 1_048_576.0,
+            outcome.seconds,
+            outcome.outcome
+        );
+    }
 }
 
 /// Indexes at start-up: logs the outcome, never fails.

@@ -12,5 +12,6 @@ node scripts/build-boot-snapshot.mjs || echo "warning: building the boot snapsho
 # Fill the package repository from Debian (instant when already filled). A failure is not fatal:
 # the server still starts and shows the affected runtimes as errors.
 "$WEBVM_SERVER_BIN" fill-packages || echo "warning: filling the package repository failed; see above" >&2
+"$WEBVM_SERVER_BIN" build-layers || echo "warning: building runtime layers failed; runtimes install with dpkg in the VM" >&2
 [ "${1:-}" = "--" ] && shift
 exec "$WEBVM_SERVER_BIN" "$@"

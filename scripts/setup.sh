@@ -77,3 +77,5 @@ export WEBVM_GUEST_DIR
 # The package repository's .deb files, downloaded from Debian by `webvm-appserver fill-packages`.
 export WEBVM_PACKAGES_DIR="${WEBVM_PACKAGES_DIR:-$HOME/.cache/webvm-appserver/packages}"
 export WEBVM_V86_DIR="${WEBVM_V86_DIR:-$ROOT/node_modules/v86/build}"
+# Prebuilt runtime layers, made by `webvm-appserver build-layers` from the image and the .debs.
+export WEBVM_LAYERS_DIR="${WEBVM_LAYERS_DIR:-$HOME/.cache/webvm-appserver/layers}"

@@ -91,6 +91,10 @@ stage "boot snapshot" node scripts/build-boot-snapshot.mjs
 # With the test fixtures: the end-to-end suite's server lists the tampered demo, whose .deb
 # fill-packages writes.
 stage "fill package repository" env WEBVM_TEST_FIXTURES=1 "$WEBVM_SERVER_BIN" fill-packages
+# Each runtime's layer, built natively in a chroot of the image (cached by image, .debs and
+# builder; a second run takes about a second), then proven equal to dpkg's result.
+stage "runtime layers" "$WEBVM_SERVER_BIN" build-layers
+stage "layer equivalence (dpkg vs layer)" cargo test --features ssr --test runtime_layers -- --ignored
 e2e() { (cd end2end && npx playwright test); }
 stage "end-to-end (Playwright)" e2e
 

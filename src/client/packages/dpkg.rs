@@ -16,7 +16,7 @@ use crate::domain::package_install::{
 };
 
 /// Where the 9p share is mounted in the guest.
-const GUEST_SHARE: &str = "/mnt/host";
+pub(super) const GUEST_SHARE: &str = "/mnt/host";
 
 /// Where a verified `.deb` of `operation` goes in the guest (straight into the share).
 fn pushed_path(operation: Uuid, file: &str) -> String {
@@ -32,13 +32,17 @@ pub enum InstallerError {
     #[error("`{label}` could not start: {reason}")]
     NotStarted { label: String, reason: VmError },
     /// It exited with an error, was killed or timed out; `detail` is `: <last stderr line>`
-    /// or empty.
+    /// or empty; `code` is the exit code, if it exited.
     #[error("`{label}` failed ({why}){detail}")]
     Failed {
         label: String,
         why: String,
         detail: String,
+        code: Option<i32>,
     },
+    /// The guest is not the one a layer was built on (nothing was changed): dpkg installs.
+    #[error("the VM is not the one the layer was built on: {0}")]
+    LayerMismatch(String),
     /// The guest agent lost it.
     #[error("`{label}` was lost: {reason}")]
     Lost { label: String, reason: String },
@@ -126,7 +130,7 @@ impl DpkgInstaller {
         DpkgInstaller { vm }
     }
 
-    fn command(program: &str, args: Vec<String>) -> ExecCommand {
+    pub(super) fn command(program: &str, args: Vec<String>) -> ExecCommand {
         let mut command = ExecCommand::new(program, args);
         command.env = vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())];
         command.env.extend(guest_env_pairs());
@@ -136,7 +140,6 @@ impl DpkgInstaller {
 
     /// Runs a command, streaming its output into the log; Ok when it exits with 0.
     async fn run(&self, command: ExecCommand, report: &Reporter) -> Result<(), InstallerError> {
-        use futures::channel::mpsc;
         let label = {
             let text = command.argv().join(" ");
             if text.chars().count() > 200 {
@@ -145,6 +148,17 @@ impl DpkgInstaller {
                 text
             }
         };
+        self.run_labelled(command, label, report).await
+    }
+
+    /// [`Self::run`], the command shown in the log as `label`.
+    pub(super) async fn run_labelled(
+        &self,
+        command: ExecCommand,
+        label: String,
+        report: &Reporter,
+    ) -> Result<(), InstallerError> {
+        use futures::channel::mpsc;
         report.log(format!("$ {label}"));
         let (sender, mut events) = mpsc::unbounded::<ProcessEvent>();
         let listener = Rc::new(move |event: ProcessEvent| {
@@ -189,6 +203,10 @@ impl DpkgInstaller {
                 ProcessEvent::Exited(exit) => {
                     emit(0, &[], true, &mut last_error_line);
                     emit(1, &[], true, &mut last_error_line);
+                    let code = match exit.status {
+                        ExitStatus::Code(code) if !exit.timed_out => Some(code),
+                        _ => None,
+                    };
                     let why = match exit.status {
                         ExitStatus::Code(0) if !exit.timed_out => return Ok(()),
                         _ if exit.timed_out => "it took too long and was stopped".to_string(),
@@ -202,7 +220,12 @@ impl DpkgInstaller {
                     } else {
                         format!(": {last_error_line}")
                     };
-                    return Err(InstallerError::Failed { label, why, detail });
+                    return Err(InstallerError::Failed {
+                        label,
+                        why,
+                        detail,
+                        code,
+                    });
                 }
                 ProcessEvent::Lost(reason) => {
                     return Err(InstallerError::Lost { label, reason });

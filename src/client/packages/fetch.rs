@@ -6,7 +6,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
 use super::{js_text, mib, Reporter};
-use crate::domain::package_install::{verify_checksum, InstallPlan, Phase};
+use crate::domain::package_install::{verify_checksum, FileToFetch, InstallPlan, Phase};
 
 #[wasm_bindgen(module = "/js/package_io.js")]
 extern "C" {
@@ -21,12 +21,22 @@ pub(super) async fn download_verified(
     base: &str,
     report: &Reporter,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let total = plan.download_bytes();
+    download_files(&plan.files, base, report).await
+}
+
+/// Downloads each of `files` from `base` + its name and verifies its SHA-256: `(name,
+/// bytes)` in order, or why not (a mismatch names both hashes).
+pub(super) async fn download_files(
+    files: &[FileToFetch],
+    base: &str,
+    report: &Reporter,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let total: u64 = files.iter().map(|file| file.size).sum();
     let mut said_no_web_crypto = false;
     let download_started = crate::client::vm::bridge::now_ms();
     let mut downloaded = 0u64;
-    let mut verified = Vec::with_capacity(plan.files.len());
-    for file in &plan.files {
+    let mut verified = Vec::with_capacity(files.len());
+    for file in files {
         let before = downloaded;
         let name = file.name.clone();
         let progress_report = report.clone();

@@ -4,11 +4,18 @@
 //! ```text
 //! Install ─ validate (conflicts, dependencies, disk) ─ confirm dependencies ─┐
 //!   for each runtime, dependencies first:                                    │
-//!   available ─▶ downloading: fetch every .deb (byte progress) + SHA-256 (WebCrypto)
-//!             │    a mismatch ends here: error, nothing touched the VM
-//!             ▶ installing: push into the guest (9p), dpkg --install per step,
+//!   available ─▶ the route (domain::runtime_layer::choose_route): its prebuilt layer,
+//!             │    or dpkg (no layer, or some of its packages came with another runtime)
+//!             ▶ layer: fetch it + SHA-256; a mismatch refuses it (both hashes logged),
+//!             │    nothing touched the VM, and dpkg installs instead
+//!             │  installing: push it, one script checks the guest (else dpkg installs,
+//!             │    nothing changed), extracts, merges the status stanzas, runs ldconfig
+//!             │    and the catalog scripts
+//!             ▶ dpkg: fetch every .deb (byte progress) + SHA-256 (WebCrypto); a mismatch
+//!             │    ends here: error, nothing touched the VM
+//!             │  installing: push into the guest (9p), dpkg --install per step,
 //!             │    dpkg --configure -a, install and post-install scripts
-//!             │    a failure: repair the guest (configure, roll back), error
+//!             │  a failure: repair the guest (configure, roll back), error
 //!             ▶ installed (installDate, installDuration) ─▶ VM checkpoint saved
 //! Remove ─ blocked while an installed runtime or an application needs it ─
 //!   removing: pre-remove script, dpkg --remove ─▶ available ─▶ VM checkpoint saved
@@ -18,8 +25,8 @@
 //! in the middle of an operation is noticed on the next load: the operation failed, the
 //! runtime is `error`, and the guest is repaired once the VM is ready. After each finished
 //! operation the VM state is saved (a checkpoint), so a reload resumes a VM that has the
-//! runtimes the record says. The guest side sits behind [`RuntimeInstaller`]; dpkg in the
-//! emulated guest is today's implementation. In the server build the manager is an inert
+//! runtimes the record says. The guest side sits behind [`RuntimeInstaller`]:
+//! [`LayerInstaller`] (a layer the server built) or [`DpkgInstaller`] (dpkg in the guest). In the server build the manager is an inert
 //! twin.
 //!
 //! The manager is provided once, in `App`, and lives as long as the page. What the
@@ -31,7 +38,7 @@
 //! their own runtime's record through a Memo.
 //!
 //! The parts: [`record`] (the record in IndexedDB), [`fetch`] (downloads and SHA-256),
-//! [`dpkg`] (the installer in the guest and its line runner), [`operations`] (install and
+//! [`dpkg`] (the installer in the guest and its line runner), [`layer`] (a prebuilt layer), [`operations`] (install and
 //! remove) and [`recovery`] (after a reload, and each time the VM starts).
 
 use std::collections::BTreeSet;
@@ -318,6 +325,8 @@ mod dpkg;
 #[cfg(feature = "hydrate")]
 mod fetch;
 #[cfg(feature = "hydrate")]
+mod layer;
+#[cfg(feature = "hydrate")]
 mod operations;
 #[cfg(feature = "hydrate")]
 mod record;
@@ -326,6 +335,8 @@ mod recovery;
 
 #[cfg(feature = "hydrate")]
 pub use dpkg::{DpkgInstaller, InstallerError, Reporter, RuntimeInstaller};
+#[cfg(feature = "hydrate")]
+pub use layer::LayerInstaller;
 #[cfg(feature = "hydrate")]
 pub(crate) use record::BOOK_KEY as PACKAGE_RECORD_KEY;
 

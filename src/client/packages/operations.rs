@@ -7,13 +7,24 @@ use chrono::Utc;
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use super::{fetch, mib, Activity, DpkgInstaller, PackageManager, Reporter, RuntimeInstaller};
+use super::{
+    fetch, mib, Activity, DpkgInstaller, InstallerError, LayerInstaller, PackageManager, Reporter,
+    RuntimeInstaller,
+};
 use crate::client::vm::VmError;
 use crate::client::vm_controller::VmController;
-use crate::domain::package_install::{plan_install, plan_removal, Phase};
+use crate::domain::package_install::{plan_install, plan_removal, FileToFetch, Phase};
+use crate::domain::runtime_layer::{choose_route, InstallRoute};
 use crate::domain::vm_record::ErrorContext;
 use crate::model::catalog::PackageCatalogEntry;
 use crate::model::{PackageId, PackageOperationKind, PackageStatus, WebVMState};
+
+/// Where the catalog's files are served: `.deb`s and layers.
+#[derive(Debug, Clone, Default)]
+struct Urls {
+    files: String,
+    layers: String,
+}
 
 fn reason(error: &VmError) -> String {
     error.to_string()
@@ -90,8 +101,11 @@ impl PackageManager {
         self.notice.try_set(None);
         // What the steps need from the catalog is taken now: the page that holds it may
         // close while they run.
-        let base = self
-            .catalog_with(|catalog| catalog.files_base_url.clone())
+        let urls = self
+            .catalog_with(|catalog| Urls {
+                files: catalog.files_base_url.clone(),
+                layers: catalog.layers_base_url.clone(),
+            })
             .unwrap_or_default();
         let steps: Vec<(PackageId, Option<PackageCatalogEntry>)> = check
             .to_install
@@ -104,7 +118,7 @@ impl PackageManager {
         let manager = *self;
         wasm_bindgen_futures::spawn_local(async move {
             for (step, entry) in steps {
-                if manager.install_one(&step, entry, &base).await.is_err() {
+                if manager.install_one(&step, entry, &urls).await.is_err() {
                     break;
                 }
             }
@@ -140,7 +154,7 @@ impl PackageManager {
         &self,
         id: &PackageId,
         entry: Option<PackageCatalogEntry>,
-        base: &str,
+        urls: &Urls,
     ) -> Result<(), String> {
         let Some(entry) = entry else {
             let reason = format!("{id} is not in the catalog");
@@ -164,7 +178,7 @@ impl PackageManager {
         self.persist().await;
         let started = crate::client::vm::bridge::now_ms();
         let result = self
-            .install_steps(operation, &entry, base, &report, started)
+            .install_steps(operation, &entry, urls, &report, started)
             .await;
         if let Err(reason) = &result {
             self.fail(operation, reason);
@@ -177,7 +191,7 @@ impl PackageManager {
         &self,
         operation: Uuid,
         entry: &PackageCatalogEntry,
-        base: &str,
+        urls: &Urls,
         report: &Reporter,
         started: f64,
     ) -> Result<(), String> {
@@ -209,8 +223,45 @@ impl PackageManager {
             ));
         }
 
-        // 1. Download and verify everything before anything touches the VM.
-        let verified = fetch::download_verified(&plan, base, report).await?;
+        // 1. The route, and a layer downloaded and verified before anything touches the VM.
+        let route = choose_route(
+            entry.details.layer.as_ref(),
+            &plan,
+            entry.package.deb_packages.len(),
+        );
+        let layered = match (&route, &entry.details.layer) {
+            (InstallRoute::Layer, Some(layer)) => {
+                report.log(format!(
+                    "installing from the prebuilt layer {} ({}, SHA-256 pinned by the catalog) instead of running dpkg in the VM",
+                    layer.file,
+                    mib(layer.size)
+                ));
+                let file = FileToFetch {
+                    name: layer.file.clone(),
+                    sha256: layer.sha256.clone(),
+                    size: layer.size,
+                };
+                match fetch::download_files(&[file], &urls.layers, report).await {
+                    Ok(verified) => Some((layer.clone(), verified)),
+                    Err(reason) => {
+                        report.log(format!(
+                            "the layer was refused: {reason} Installing with dpkg instead."
+                        ));
+                        None
+                    }
+                }
+            }
+            (InstallRoute::Dpkg { reason }, _) => {
+                report.log(format!("installing with dpkg in the VM: {reason}"));
+                None
+            }
+            (InstallRoute::Layer, None) => None,
+        };
+        // dpkg's .debs: downloaded and verified before anything touches the VM too.
+        let debs = match layered {
+            Some(_) => None,
+            None => Some(fetch::download_verified(&plan, &urls.files, report).await?),
+        };
 
         // 2. Into the guest.
         self.book
@@ -225,7 +276,7 @@ impl PackageManager {
                 vm.state()
             ));
         }
-        let installer = DpkgInstaller::new(vm);
+        let dpkg = DpkgInstaller::new(vm);
         report.phase(
             Phase::Pushing {
                 done: 0,
@@ -234,7 +285,7 @@ impl PackageManager {
             "Checking what the VM already has",
         );
         // What is there already must never be rolled back: without knowing it, stop here.
-        let before = installer
+        let before = dpkg
             .query(&plan.debian_packages)
             .await
             .map_err(|error| format!("{error}, so nothing was installed"))?;
@@ -245,19 +296,33 @@ impl PackageManager {
                 .map(str::to_string)
                 .collect()
         });
-        if let Err(error) = installer.install(operation, &plan, verified, report).await {
-            let new_ones: Vec<String> = plan
-                .debian_packages
-                .iter()
-                .filter(|name| !before.get(*name).is_some_and(|state| state.installed))
-                .filter(|name| !others.contains(*name))
-                .cloned()
-                .collect();
-            report.log(format!("install failed: {error}"));
-            if let Err(repair) = installer.repair(&new_ones, report).await {
-                report.log(format!("repair failed: {repair}"));
+        let new_ones: Vec<String> = plan
+            .debian_packages
+            .iter()
+            .filter(|name| !before.get(*name).is_some_and(|state| state.installed))
+            .filter(|name| !others.contains(*name))
+            .cloned()
+            .collect();
+        let mut debs = debs;
+        if let Some((layer, verified)) = layered {
+            let installer = LayerInstaller::new(vm, layer);
+            match installer.install(operation, &plan, verified, report).await {
+                Ok(()) => report.log("installed from the prebuilt layer"),
+                Err(InstallerError::LayerMismatch(reason)) => {
+                    report.log(format!(
+                        "the VM is not the one the layer was built on ({reason}); nothing was changed, installing with dpkg instead"
+                    ));
+                    debs = Some(fetch::download_verified(&plan, &urls.files, report).await?);
+                }
+                Err(error) => {
+                    return Err(Self::repaired(&installer, error, &new_ones, report).await)
+                }
             }
-            return Err(error.to_string());
+        }
+        if let Some(verified) = debs {
+            if let Err(error) = dpkg.install(operation, &plan, verified, report).await {
+                return Err(Self::repaired(&dpkg, error, &new_ones, report).await);
+            }
         }
         let took = (crate::client::vm::bridge::now_ms() - started).max(0.0);
         report.log(format!(
@@ -280,6 +345,21 @@ impl PackageManager {
         self.persist().await;
         self.checkpoint(report).await;
         Ok(())
+    }
+
+    /// After a failed install: the guest repaired (the new packages rolled back), and the
+    /// failure's message.
+    async fn repaired(
+        installer: &dyn RuntimeInstaller,
+        error: InstallerError,
+        new_ones: &[String],
+        report: &Reporter,
+    ) -> String {
+        report.log(format!("install failed: {error}"));
+        if let Err(repair) = installer.repair(new_ones, report).await {
+            report.log(format!("repair failed: {repair}"));
+        }
+        error.to_string()
     }
 
     /// Saves the VM so that a reload resumes with this change.

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::client::packages::{InstallCheck, PackageManager};
 use crate::client::vm_controller::VmController;
-use crate::model::catalog::PackageCatalogEntry;
+use crate::model::catalog::{PackageCatalogEntry, RuntimeLayer};
 use crate::model::{PackageId, PackageStatus, ValidationResult, WebVMState};
 use crate::ui::components::StatusBadge;
 use crate::ui::format::{megabytes, timestamp};
@@ -178,6 +178,7 @@ pub(super) fn PackageCard(
     .filter_map(|(label, script)| script.filter(|s| !s.trim().is_empty()).map(|s| (label, s)))
     .collect();
     let warnings = entry.details.warnings.clone();
+    let layer = entry.details.layer.clone();
     let name = package.name.clone();
     view! {
         <li class="card package-card" data-package=id.to_string() data-status=move || state.status.get().as_str()>
@@ -301,7 +302,7 @@ pub(super) fn PackageCard(
                     }
                 })
             }
-            <PackageDetails files files_base_url steps scripts warnings />
+            <PackageDetails files files_base_url steps scripts warnings layer />
         </li>
     }
     .into_any()
@@ -315,11 +316,26 @@ fn PackageDetails(
     steps: usize,
     scripts: Vec<(&'static str, String)>,
     warnings: Vec<String>,
+    layer: Option<RuntimeLayer>,
 ) -> impl IntoView {
     let file_count = files.len();
+    let layered = if layer.is_some() {
+        ", a prebuilt layer"
+    } else {
+        ""
+    };
     view! {
             <details class="package-details">
-                <summary>{format!("{file_count} .deb files, {steps} dpkg steps, checksums")}</summary>
+                <summary>{format!("{file_count} .deb files, {steps} dpkg steps{layered}, checksums")}</summary>
+                {layer.map(|layer| view! {
+                    <p class="package-layer" data-testid="package-layer">
+                        "Installs from a prebuilt layer (the same files dpkg would write, built on the server): "
+                        <code>{layer.file}</code>
+                        {format!(", {:.1} MiB, {} Debian packages, SHA-256 ", layer.size as f64 / 1_048_576.0, layer.packages.len())}
+                        <code class="checksum">{layer.sha256.to_string()}</code>
+                        ". dpkg installs instead when the VM differs from the image it was built on."
+                    </p>
+                })}
                 {(!warnings.is_empty()).then(|| view! {
                     <ul class="problems package-warnings">
                         {warnings.iter().map(|warning| view! { <li>{warning.clone()}</li> }).collect_view()}

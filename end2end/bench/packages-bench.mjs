@@ -1,15 +1,28 @@
 #!/usr/bin/env node
 // Runtime package benchmark: prints figures, asserts nothing (not part of the test suite).
-// From the server's boot snapshot, in a fresh browser profile for each runtime, it installs
-// busybox-httpd, nginx and python-311 through the Packages page (download, WebCrypto
-// SHA-256, dpkg in the guest) and reports, per runtime: click → installed, the recorded
-// installDuration, and the download-and-verify throughput the installer logged. Then it
-// measures raw in-browser download + SHA-256 throughput over every .deb of the catalog.
+// From the server's boot snapshot, in a fresh browser profile for each install, it installs
+// each runtime (busybox-httpd, nginx, python-311 and flask by default; flask on top of
+// python) through the Packages page, on both paths side by side: the prebuilt layer (a
+// server with WEBVM_LAYERS_DIR) and dpkg in the guest (a server with no layers). Per runtime
+// and path: click → installed (the median of --runs, default 3), the recorded
+// installDuration, download + verify, the time spent in the guest, the VM checkpoint and the
+// snapshot size. Then raw in-browser download + SHA-256 throughput over the catalog's .debs.
+// Options: --runs=N, --paths=layer,dpkg; other arguments name the runtimes.
 // Run it with scripts/bench-packages.sh (which sources scripts/setup.sh for the environment).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { launchChromium, newPage, paths, seconds, startServer, waitForState } from '../../scripts/lib/webvm-harness.mjs';
 
-const RUNTIMES = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
-const TARGETS = RUNTIMES.length > 0 ? RUNTIMES : ['busybox-httpd', 'nginx', 'python-311'];
+const args = process.argv.slice(2);
+const option = (name, fallback) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const RUNS = Number(option('runs', '3'));
+const PATHS = option('paths', 'layer,dpkg').split(',');
+const RUNTIMES = args.filter((arg) => !arg.startsWith('-'));
+const TARGETS = RUNTIMES.length > 0 ? RUNTIMES : ['busybox-httpd', 'nginx', 'python-311', 'flask'];
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** `[  12.3s] text` → seconds since the operation started. */
+const stamp = (line) => Number(/^\[\s*([\d.]+)s\]/.exec(line ?? '')?.[1] ?? NaN);
 
 const figures = [];
 const figure = (label, value) => {
@@ -26,11 +39,11 @@ async function openPackages(page) {
   return Date.now() - started;
 }
 
-async function install(browser, base, id) {
+/** One install of `id` (its dependencies confirmed too) in a fresh profile: its figures. */
+async function installOnce(browser, base, id) {
   const { context, page } = await newPage(browser, base, { quiet: true });
   try {
     const ready = await openPackages(page);
-    figure(`${id}: page load → VM ready`, seconds(ready));
     const card = page.locator(`li.package-card[data-package="${id}"]`);
     const started = Date.now();
     await card.locator('button[data-action="install"]').click();
@@ -38,28 +51,60 @@ async function install(browser, base, id) {
     if (await confirm.isVisible().catch(() => false)) await confirm.click();
     await page.waitForFunction(
       (pkg) => {
-        const record = window.webvm.packageBook().records[pkg];
-        return record && (record.status === 'installed' || record.status === 'error');
+        const book = window.webvm.packageBook();
+        const record = book.records[pkg];
+        const saved = [...book.operations].reverse().find((op) => op.packageId === pkg && op.operation === 'install');
+        const checkpointed = saved?.logs.some((line) => /VM state saved|could not be saved/.test(line));
+        return record && (record.status === 'error' || (record.status === 'installed' && checkpointed));
       },
       id,
-      { timeout: 900_000, polling: 500 },
+      { timeout: 1_800_000, polling: 250 },
     );
+    const clickToInstalled = Date.now() - started;
     const book = await page.evaluate(() => window.webvm.packageBook());
     const record = book.records[id];
-    if (record.status !== 'installed') {
-      figure(`${id}: FAILED`, record.error ?? 'unknown error');
-      return;
-    }
-    figure(`${id}: click → installed (incl. VM checkpoint)`, seconds(Date.now() - started));
-    figure(`${id}: installDuration (download → dpkg → scripts)`, seconds(record.installDuration ?? 0));
+    if (record.status !== 'installed') return { error: record.error ?? 'unknown error' };
     const operation = [...book.operations].reverse().find((op) => op.packageId === id && op.operation === 'install');
-    const verified = operation?.logs.find((line) => line.includes('files verified'));
-    if (verified) figure(`${id}: download + verify`, verified.replace(/^\[\s*[\d.]+s\] all /, ''));
-    const saved = operation?.logs.find((line) => line.startsWith('VM state saved'));
-    if (saved) figure(`${id}: checkpoint`, saved);
+    const logs = operation?.logs ?? [];
+    const verified = logs.find((line) => line.includes('files verified'));
+    const route = logs.some((line) => line.includes('installed from the prebuilt layer')) ? 'layer' : 'dpkg';
+    const guestStart = stamp(logs.find((line) => line.includes('Checking what the VM') || line.includes('copied into the VM') || line.includes('$ ')));
+    const guestEnd = stamp(logs.find((line) => line.includes(' installed in ')));
+    const savedLine = logs.find((line) => line.includes('VM state saved'));
+    const savedAt = stamp(savedLine);
+    return {
+      ready,
+      clickToInstalled,
+      installDuration: record.installDuration ?? 0,
+      route,
+      verified: verified?.replace(/^\[\s*[\d.]+s\] all /, ''),
+      guest: Number.isFinite(guestEnd - guestStart) ? (guestEnd - guestStart) * 1000 : NaN,
+      checkpoint: Number.isFinite(savedAt - guestEnd) ? (savedAt - guestEnd) * 1000 : NaN,
+      snapshot: /\(([\d.]+ MiB)\)/.exec(savedLine ?? '')?.[1] ?? '?',
+    };
   } finally {
     await context.close();
   }
+}
+
+async function install(browser, base, id, route) {
+  const results = [];
+  for (let run = 0; run < RUNS; run += 1) {
+    const result = await installOnce(browser, base, id);
+    if (result.error) {
+      figure(`${id} [${route}]: FAILED`, result.error);
+      return;
+    }
+    results.push(result);
+  }
+  const last = results[results.length - 1];
+  const label = `${id} [${route}${last.route === route ? '' : `, took ${last.route}`}]`;
+  figure(`${label}: click → installed, median of ${results.length}`, `${seconds(median(results.map((r) => r.clickToInstalled)))} (${results.map((r) => seconds(r.clickToInstalled)).join(', ')})`);
+  figure(`${label}: installDuration (download → guest → scripts)`, seconds(median(results.map((r) => r.installDuration))));
+  if (last.verified) figure(`${label}: download + verify`, last.verified);
+  figure(`${label}: in the guest`, seconds(median(results.map((r) => r.guest))));
+  figure(`${label}: VM checkpoint`, `${seconds(median(results.map((r) => r.checkpoint)))}, snapshot ${last.snapshot}`);
+  figure(`${label}: page load → VM ready`, seconds(median(results.map((r) => r.ready))));
 }
 
 async function rawThroughput(browser, base) {
@@ -97,13 +142,20 @@ async function rawThroughput(browser, base) {
 }
 
 const p = paths();
-const server = await startServer(p);
 const browser = await launchChromium();
+const noLayers = fs.mkdtempSync(path.join(os.tmpdir(), 'webvm-no-layers-'));
 try {
-  for (const id of TARGETS) await install(browser, server.base, id);
-  await rawThroughput(browser, server.base);
+  for (const route of PATHS) {
+    const env = route === 'dpkg' ? { WEBVM_LAYERS_DIR: noLayers } : {};
+    const server = await startServer(p, { env });
+    try {
+      for (const id of TARGETS) await install(browser, server.base, id, route);
+      if (route === PATHS[PATHS.length - 1]) await rawThroughput(browser, server.base);
+    } finally {
+      await server.stop();
+    }
+  }
 } finally {
   await browser.close();
-  await server.stop();
 }
 console.log(`\nPackage figures:\n  ${figures.join('\n  ')}`);

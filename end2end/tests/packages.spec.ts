@@ -1,9 +1,12 @@
 // Runtime packages, end to end, as a user does it on the Packages page: the catalog with its
-// .deb checksums; a tampered package refused before it touches the VM; nginx installed from
-// real Debian .debs (downloaded, SHA-256-verified by WebCrypto, dpkg in the real guest),
-// still installed after a reload, then removed; a reload in the middle of an install leaves
-// an error with its log and a repaired guest, and a retry works; a runtime that another
-// installed runtime needs can't be removed. Figures are printed, never asserted.
+// .deb checksums and layers; a tampered package refused before it touches the VM; a tampered
+// layer refused with both hashes, and dpkg installing instead from the real .debs; nginx
+// installed from its prebuilt layer (downloaded, SHA-256-verified by WebCrypto, applied by
+// one guest script), still installed after a reload, then removed with dpkg; Python and Flask
+// from their layers, Python's standard library imported without writing a .pyc; sqlite after
+// Python, which shares libraries with it, on the dpkg path, where a reload in the middle of
+// the install leaves an error with its log and a repaired guest, and a retry works; a runtime
+// that another installed runtime needs can't be removed. Figures are printed, never asserted.
 import { test, expect, type Page, type BrowserContext, type Locator } from '@playwright/test';
 import * as fs from 'node:fs';
 
@@ -159,6 +162,7 @@ test('the catalog lists runtimes by category with their .deb files and checksums
   const checksums = await details.locator('code.checksum').allTextContents();
   for (const sum of checksums) expect(sum).toMatch(/^[0-9a-f]{64}$/);
   await expect(details).toContainText('nginx_');
+  await expect(details.getByTestId('package-layer')).toContainText('prebuilt layer');
   await details.locator('summary').click();
   await page.screenshot({ path: `${SCREENSHOTS}/packages-catalog-1280.png`, fullPage: true });
 });
@@ -181,7 +185,32 @@ test('a tampered .deb is refused before anything reaches the VM, and the error s
   await page.screenshot({ path: `${SCREENSHOTS}/packages-tampered-refused-1280.png`, fullPage: true });
 });
 
-test('nginx installs from real .debs with progress and logs, and dpkg shows it', async () => {
+test('a tampered layer is refused with both hashes before it reaches the VM, and dpkg installs instead', async () => {
+  test.setTimeout(INSTALL_MS + 60_000);
+  // The bytes on the wire are not the ones the catalog pins (one byte flipped on the way).
+  await page.route('**/packages/layers/**', async (route) => {
+    const response = await route.fetch();
+    const body = Buffer.from(await response.body());
+    body[Math.floor(body.length / 2)] ^= 0xff;
+    await route.fulfill({ response, body });
+  });
+  try {
+    await installAndMeasure('busybox-httpd');
+  } finally {
+    await page.unroute('**/packages/layers/**');
+  }
+  const log = (await lastOperation('busybox-httpd'))?.logs.join('\n') ?? '';
+  expect(log).toContain('the layer was refused');
+  expect(log).toMatch(/its SHA-256 is [0-9a-f]{64}, the catalog expects [0-9a-f]{64}/);
+  expect(log).toContain('installing with dpkg instead');
+  expect(log).toMatch(/\$ dpkg --force-unsafe-io --install/);
+  expect(log).not.toContain('apply layer');
+  const leftovers = await exec('sh', ['-c', 'ls /mnt/host | grep -c "^webvm-layer-" || true']);
+  expect(leftovers.stdout.trim()).toBe('0');
+  expect(await dpkgStatus('busybox')).toBe('ii');
+});
+
+test('nginx installs from its prebuilt layer with progress and logs, and dpkg shows it', async () => {
   test.setTimeout(INSTALL_MS + 60_000);
   await clickInstall('nginx');
   // Progress shows while it works.
@@ -192,9 +221,14 @@ test('nginx installs from real .debs with progress and logs, and dpkg shows it',
   await waitForStatus('nginx', 'installed', INSTALL_MS);
   await expect(page.getByTestId('package-progress-label')).toContainText('100%');
   const log = await page.getByTestId('operation-log').textContent();
+  expect(log).toContain('installing from the prebuilt layer');
   expect(log).toContain('SHA-256 verified');
-  expect(log).toContain('--install');
+  expect(log).toContain('apply layer');
+  expect(log).toContain('installed from the prebuilt layer');
   expect(await dpkgStatus('nginx')).toBe('ii');
+  expect(await dpkgStatus('nginx-common')).toBe('ii');
+  const audit = await exec('dpkg', ['--audit']);
+  expect(audit.stdout.trim()).toBe('');
   const version = await exec('nginx', ['-v']);
   expect(version.stderr).toContain('nginx/1.22');
   const record = (await book()).records['nginx'];
@@ -221,7 +255,8 @@ test('nginx is still installed after a page reload', async () => {
 });
 
 test('a runtime another installed runtime needs cannot be removed; dependencies are confirmed first', async () => {
-  // Python's maintainer scripts byte-compile its standard library: minutes under emulation.
+  // From layers this takes seconds; the time allows for dpkg, whose maintainer scripts
+  // byte-compile Python's standard library for minutes under emulation.
   test.setTimeout(4 * INSTALL_MS);
   // Flask needs Python: the page lists it and installs it first once confirmed.
   await card('flask').locator('button[data-action="install"]').click();
@@ -238,6 +273,15 @@ test('a runtime another installed runtime needs cannot be removed; dependencies 
   figure('install python-311 (recorded duration)', `${((records['python-311'].installDuration ?? 0) / 1000).toFixed(1)} s`);
   const flask = await exec('python3', ['-c', 'import flask; print("ok")']);
   expect(flask.stdout.trim()).toBe('ok');
+  for (const id of ['python-311', 'flask']) {
+    expect((await lastOperation(id))?.logs.join('\n')).toContain('installed from the prebuilt layer');
+  }
+  // The layer brought the byte-compiled standard library: importing writes no .pyc.
+  const imports = await exec('sh', [
+    '-c',
+    'touch /tmp/before-import && python3 -c "import json, sqlite3, http.server" && find /usr/lib/python3.11 -name "*.pyc" -newer /tmp/before-import | wc -l',
+  ]);
+  expect(imports.stdout.trim()).toBe('0');
   // Removing Python is blocked while Flask needs it, with the reason.
   await card('python-311').locator('button[data-action="remove"]').click();
   const blocked = card('python-311').getByTestId('removal-check');
@@ -265,6 +309,8 @@ test('a reload in the middle of an install leaves an error with its log and a re
   test.setTimeout(2 * INSTALL_MS);
   await clickInstall('sqlite');
   await waitForStatus('sqlite', 'installing', 120_000);
+  // Python brought libsqlite3-0 and libreadline8, so sqlite's layer (built without them)
+  // can't apply: this install takes the dpkg path, the suite's one deliberate dpkg install.
   // Once dpkg has started, pull the page away under it (a fixed wait raced the whole install
   // on a quiet machine: the reload then cut the VM save instead).
   await expect
@@ -287,6 +333,7 @@ test('a reload in the middle of an install leaves an error with its log and a re
   await page.screenshot({ path: `${SCREENSHOTS}/packages-interrupted-1280.png`, fullPage: true });
   // Retry.
   await installAndMeasure('sqlite');
+  expect((await lastOperation('sqlite'))?.logs.join('\n')).toContain('installing with dpkg in the VM');
   const sqlite = await exec('sqlite3', ['--version']);
   expect(sqlite.stdout).toMatch(/^3\.40/);
   expect(pageErrors).toEqual([]);

@@ -69,7 +69,7 @@ function freePort() {
 }
 
 /** Starts the release server; resolves once /healthz answers. `stop()` ends it. */
-export async function startServer(p, { log = false } = {}) {
+export async function startServer(p, { log = false, env: extra = {} } = {}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webvm-harness-'));
   const env = {
@@ -83,6 +83,7 @@ export async function startServer(p, { log = false } = {}) {
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   if (p.packagesDir) env.WEBVM_PACKAGES_DIR = p.packagesDir;
+  Object.assign(env, extra);
   const child = spawn(p.serverBin, [], { env, stdio: ['ignore', log ? 'inherit' : 'ignore', 'inherit'] });
   let exited = null;
   child.on('exit', (code) => (exited = code ?? -1));

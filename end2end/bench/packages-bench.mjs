@@ -7,7 +7,8 @@
 // and path: click → installed (the median of --runs, default 3), the recorded
 // installDuration, download + verify, the time spent in the guest, the VM checkpoint and the
 // snapshot size. Then raw in-browser download + SHA-256 throughput over the catalog's .debs.
-// Options: --runs=N, --paths=layer,dpkg; other arguments name the runtimes.
+// Options: --runs=N, --paths=layer,dpkg, --log (print each install's operation log); other
+// arguments name the runtimes.
 // Run it with scripts/bench-packages.sh (which sources scripts/setup.sh for the environment).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,6 +18,7 @@ import { launchChromium, newPage, paths, seconds, startServer, waitForState } fr
 const args = process.argv.slice(2);
 const option = (name, fallback) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const RUNS = Number(option('runs', '3'));
+const PRINT_LOG = args.includes('--log');
 const PATHS = option('paths', 'layer,dpkg').split(',');
 const RUNTIMES = args.filter((arg) => !arg.startsWith('-'));
 const TARGETS = RUNTIMES.length > 0 ? RUNTIMES : ['busybox-httpd', 'nginx', 'python-311', 'flask'];
@@ -66,6 +68,7 @@ async function installOnce(browser, base, id) {
     if (record.status !== 'installed') return { error: record.error ?? 'unknown error' };
     const operation = [...book.operations].reverse().find((op) => op.packageId === id && op.operation === 'install');
     const logs = operation?.logs ?? [];
+    if (PRINT_LOG) console.log(`[package bench] ${id} operation log:\n  ${logs.join('\n  ')}`);
     const verified = logs.find((line) => line.includes('files verified'));
     const route = logs.some((line) => line.includes('installed from the prebuilt layer')) ? 'layer' : 'dpkg';
     const guestStart = stamp(logs.find((line) => line.includes('Checking what the VM') || line.includes('copied into the VM') || line.includes('$ ')));

@@ -245,7 +245,7 @@ impl PackageManager {
                     Ok(verified) => Some((layer.clone(), verified)),
                     Err(reason) => {
                         report.log(format!(
-                            "the layer was refused: {reason} Installing with dpkg instead."
+                            "the layer was refused, installing with dpkg instead: {reason}"
                         ));
                         None
                     }

@@ -207,13 +207,12 @@ impl PackageManager {
             &present,
         )
         .map_err(|error| error.to_string())?;
-        let total = plan.download_bytes();
         report.log(format!(
-            "installing {} {}: {} files to download ({}), {} dpkg calls",
+            "installing {} {}: {} .deb files ({}) in {} dpkg calls, unless its prebuilt layer applies",
             entry.package.name,
             entry.package.version,
             plan.files.len(),
-            mib(total),
+            mib(plan.download_bytes()),
             plan.dpkg_steps.len()
         ));
         let skipped = entry.package.deb_packages.len() - plan.files.len();

@@ -73,7 +73,7 @@ async fn package_file(
         modified_ns: Some(indexed.modified_ns),
         ..FileSpec::new(state.dir.join(&file_name), DEB_CONTENT_TYPE)
     };
-    let mut response = match serve_file(&spec, &method, &headers).await {
+    let response = match serve_file(&spec, &method, &headers).await {
         Ok(response) => response,
         Err(error @ FileError::Changed { .. }) => {
             tracing::warn!(file = %file_name, %error, "package file changed since it was indexed; rescan (SIGHUP or restart)");
@@ -94,6 +94,12 @@ async fn package_file(
             return plain(StatusCode::NOT_FOUND, "no such package file");
         }
     };
+    with_repository_headers(response)
+}
+
+/// A repository file's headers: cacheable for a day (its name or ETag changes with its
+/// bytes), and never sniffed. `.deb`s and layers both get them.
+pub fn with_repository_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,

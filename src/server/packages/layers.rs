@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256 as Hasher};
 
+use super::http::with_repository_headers;
 use crate::domain::runtime_layer::BUILDER_VERSION;
 use crate::model::catalog::{PackageCatalogEntry, RuntimeLayer};
 use crate::model::PackageStatus;
@@ -268,23 +269,14 @@ async fn layer_file(
         size: Some(layer.size),
         ..FileSpec::new(state.dir.join(&file_name), LAYER_CONTENT_TYPE)
     };
-    let mut response = match serve_file(&spec, &method, &headers).await {
+    let response = match serve_file(&spec, &method, &headers).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(file = %file_name, %error, "pinned layer not served; rebuild layers and rescan");
             return not_found();
         }
     };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    with_repository_headers(response)
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@
 // server offers the snapshot in /guest/manifest.json; first visits restore it in seconds
 // instead of cold-booting for about a minute.
 //
+// Before saving, guest/warm-snapshot.sh runs in the guest, so the snapshot's page cache holds
+// what a first runtime install reads (the record keeps the script's SHA-256: a changed script
+// rebuilds the snapshot).
+//
 // Skips the build when the snapshot exists (use --force to rebuild). After a build, restores
 // the snapshot once in a fresh browser context to check it; a snapshot that fails that check
 // is deleted and the script exits non-zero.
@@ -47,6 +51,7 @@ const SETTLE_MS = 5_000;
 const COLD_BOOT_TIMEOUT_MS = 360_000;
 
 const log = (message) => console.error(`[boot-snapshot] ${message}`);
+const WARM_UP_SCRIPT = fs.readFileSync(new URL('../guest/warm-snapshot.sh', import.meta.url), 'utf8');
 
 function sha256(bytes) {
   return createHash('sha256').update(bytes).digest('hex');
@@ -103,6 +108,9 @@ async function build(p, server, browser, expected) {
     if (uname.exitCode !== 0 || uname.stdout.trim() !== 'i686') {
       throw new Error(`the guest does not answer as expected: ${JSON.stringify(uname)}`);
     }
+    const warmUp = await exec(page, 'sh', ['-c', WARM_UP_SCRIPT], { timeoutMs: 300_000 });
+    if (warmUp.exitCode !== 0) throw new Error(`guest/warm-snapshot.sh failed (${warmUp.exitCode}): ${warmUp.stderr}`);
+    log(warmUp.stdout.trim());
     await exec(page, 'sync');
 
     const savedAt = Date.now();
@@ -136,7 +144,8 @@ async function build(p, server, browser, expected) {
         encoding: 'gzip',
         encodedSize: encoded.length,
         encodedSha256: sha256(encoded),
-        builtWith: { coldBootMs: info.bootMs, settleMs: SETTLE_MS },
+        builtWith: { coldBootMs: info.bootMs, settleMs: SETTLE_MS, warmUp: warmUp.stdout.trim() },
+        warmUpSha256: sha256(WARM_UP_SCRIPT),
         encoded,
       };
     } finally {
@@ -177,7 +186,8 @@ async function main() {
   const filePath = path.join(p.guestDir, expected.file);
   if (!force && fs.existsSync(recordPath)) {
     const record = JSON.parse(fs.readFileSync(recordPath, 'utf8'));
-    if (fs.existsSync(filePath) && fs.statSync(filePath).size === record.encodedSize) {
+    const sameWarmUp = record.warmUpSha256 === sha256(WARM_UP_SCRIPT);
+    if (sameWarmUp && fs.existsSync(filePath) && fs.statSync(filePath).size === record.encodedSize) {
       log(`cached: ${filePath}`);
       return;
     }

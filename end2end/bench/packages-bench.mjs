@@ -7,19 +7,21 @@
 // and path: click → installed (the median of --runs, default 3), the recorded
 // installDuration, download + verify, the time spent in the guest, the VM checkpoint and the
 // snapshot size. Then raw in-browser download + SHA-256 throughput over the catalog's .debs.
-// Options: --runs=N, --paths=layer,dpkg, --log (print each install's operation log); other
-// arguments name the runtimes.
+// Options: --runs=N, --paths=layer,dpkg, --log (print each install's operation log),
+// --prepare='<shell>' (a command run in the guest once it is ready, before the click: for trying
+// a guest setting, e.g. a sysctl, without rebuilding the image); other arguments name the runtimes.
 // Run it with scripts/bench-packages.sh (which sources scripts/setup.sh for the environment).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { launchChromium, newPage, paths, seconds, startServer, waitForState } from '../../scripts/lib/webvm-harness.mjs';
+import { exec, launchChromium, newPage, paths, seconds, startServer, waitForState } from '../../scripts/lib/webvm-harness.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const RUNS = Number(option('runs', '3'));
 const PRINT_LOG = args.includes('--log');
 const PATHS = option('paths', 'layer,dpkg').split(',');
+const PREPARE = args.find((arg) => arg.startsWith('--prepare='))?.slice('--prepare='.length);
 const RUNTIMES = args.filter((arg) => !arg.startsWith('-'));
 const TARGETS = RUNTIMES.length > 0 ? RUNTIMES : ['busybox-httpd', 'nginx', 'python-311', 'flask'];
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -46,6 +48,10 @@ async function installOnce(browser, base, id) {
   const { context, page } = await newPage(browser, base, { quiet: true });
   try {
     const ready = await openPackages(page);
+    if (PREPARE) {
+      const prepared = await exec(page, 'sh', ['-c', PREPARE]);
+      if (prepared.exitCode !== 0) throw new Error(`--prepare failed (${prepared.exitCode}): ${prepared.stderr}`);
+    }
     const card = page.locator(`li.package-card[data-package="${id}"]`);
     const started = Date.now();
     await card.locator('button[data-action="install"]').click();

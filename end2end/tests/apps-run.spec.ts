@@ -319,6 +319,9 @@ test.describe.serial('running applications', () => {
       restartPolicy: 'never',
       memoryLimit: 16,
       healthCheckConfig: null,
+      // The limit, not the startup timeout, must end it: on a slow or busy machine the
+      // doubling took longer than the default 20 s (seconds).
+      timeout: 90,
     });
     await openApp('hog');
     await page.getByTestId('app-start').click();

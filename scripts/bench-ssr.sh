@@ -48,12 +48,6 @@ for _ in $(seq 1 300); do
   kill -0 "$SERVER_PID" 2>/dev/null || { cat "$DATA_DIR/server.log" >&2; exit 1; }
   sleep 0.1
 done
-# The catalog is indexed at start-up, in the background: wait until /packages lists it.
-for _ in $(seq 1 300); do
-  curl -fsS "$BASE/packages" 2>/dev/null | grep -q 'package-card' && break
-  sleep 0.2
-done
-
 # The server's CPU time so far, in clock ticks (user + system).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
